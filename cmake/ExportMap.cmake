@@ -1,0 +1,18 @@
+# Writes the linker version script of libgpushare.so from the hook table: every row's exported
+# symbol, plus dlsym, and nothing else.
+function(gs_generate_export_map table out)
+  file(STRINGS ${table} rows REGEX "^GS_HOOK\\(")
+  set(symbols dlsym)
+  foreach(row IN LISTS rows)
+    string(REGEX REPLACE "^GS_HOOK\\(([^,]*),([^,]*),([^,]*),[ ]*([A-Za-z0-9_]+).*" "\\4" symbol "${row}")
+    list(APPEND symbols ${symbol})
+  endforeach()
+  list(REMOVE_DUPLICATES symbols)
+  set(body "")
+  foreach(symbol IN LISTS symbols)
+    string(APPEND body "    ${symbol};\n")
+  endforeach()
+  file(WRITE ${out}.tmp "{\n  global:\n${body}  local: *;\n};\n")
+  configure_file(${out}.tmp ${out} COPYONLY)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${table})
+endfunction()

@@ -1,0 +1,64 @@
+// Driver start-up and contexts: cuInit, and every way a context is made or destroyed, so that a
+// context's own device memory is charged while it lives and everything it owned is given back
+// when it dies.
+#include "hooks/export.h"
+#include "quota/context_lifecycle.h"
+
+using gpushare::Real;
+namespace quota = gpushare::quota;
+
+GS_EXPORT CUresult cuInit(unsigned int flags) {
+  GS_ENSURE_INIT();
+  return Real().cuInit(flags);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::RetainPrimary(pctx, dev);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::ReleasePrimary(dev, Real().cuDevicePrimaryCtxRelease_v2);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::ReleasePrimary(dev, Real().cuDevicePrimaryCtxRelease);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::ResetPrimary(dev, Real().cuDevicePrimaryCtxReset_v2);
+}
+
+GS_EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::ResetPrimary(dev, Real().cuDevicePrimaryCtxReset);
+}
+
+GS_EXPORT CUresult cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::CreateContext(pctx, dev, [&] { return Real().cuCtxCreate_v2(pctx, flags, dev); });
+}
+
+GS_EXPORT CUresult cuCtxCreate_v3(CUcontext* pctx, CUexecAffinityParam* params, int numParams,
+                                  unsigned int flags, CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::CreateContext(
+      pctx, dev, [&] { return Real().cuCtxCreate_v3(pctx, params, numParams, flags, dev); });
+}
+
+GS_EXPORT CUresult cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, unsigned int flags,
+                                  CUdevice dev) {
+  GS_ENSURE_INIT();
+  return quota::CreateContext(pctx, dev,
+                              [&] { return Real().cuCtxCreate_v4(pctx, params, flags, dev); });
+}
+
+GS_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) {
+  GS_ENSURE_INIT();
+  const CUresult rc = Real().cuCtxDestroy_v2(ctx);
+  if (rc == CUDA_SUCCESS) quota::OnContextDestroyed(ctx);
+  return rc;
+}

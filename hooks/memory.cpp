@@ -1,0 +1,95 @@
+// Synchronous allocations and what the program is told about memory.
+#include "hooks/export.h"
+#include "quota/memory_accounting.h"
+
+using gpushare::Real;
+namespace quota = gpushare::quota;
+using quota::HandleKind;
+
+GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
+  GS_ENSURE_INIT();
+  const quota::Target t = quota::CurrentTarget();
+  if (t.quota == nullptr) return Real().cuMemAlloc_v2(dptr, bytesize);
+  quota::Charge charge = quota::Charge::Try(t.quota, bytesize);
+  if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAlloc");
+  const CUresult rc = Real().cuMemAlloc_v2(dptr, bytesize);
+  if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
+  return rc;
+}
+
+GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
+  GS_ENSURE_INIT();
+  const quota::Target t = quota::CurrentTarget();
+  if (t.quota == nullptr) return Real().cuMemAllocManaged(dptr, bytesize, flags);
+  quota::Charge charge = quota::Charge::Try(t.quota, bytesize);
+  if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAllocManaged");
+  const CUresult rc = Real().cuMemAllocManaged(dptr, bytesize, flags);
+  if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
+  return rc;
+}
+
+GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t WidthInBytes,
+                                      size_t Height, unsigned int ElementSizeBytes) {
+  GS_ENSURE_INIT();
+  const quota::Target t = quota::CurrentTarget();
+  if (t.quota == nullptr)
+    return Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
+  const uint64_t estimate = quota::EstimatePitchedBytes(WidthInBytes, Height);
+  quota::Charge charge = quota::Charge::Try(t.quota, estimate);
+  if (!charge) return quota::Deny(*t.quota, estimate, "cuMemAllocPitch");
+  const CUresult rc = Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
+  if (rc != CUDA_SUCCESS) return rc;
+  if (!charge.Resize(static_cast<uint64_t>(*pPitch) * Height)) {
+    Real().cuMemFree_v2(*dptr);
+    *dptr = 0;
+    return quota::Deny(*t.quota, static_cast<uint64_t>(*pPitch) * Height, "cuMemAllocPitch");
+  }
+  quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
+  return rc;
+}
+
+GS_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  GS_ENSURE_INIT();
+  const CUresult rc = Real().cuMemFree_v2(dptr);
+  if (rc == CUDA_SUCCESS && dptr != 0) quota::Forget(HandleKind::kDevicePtr, dptr);
+  return rc;
+}
+
+GS_EXPORT CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
+  GS_ENSURE_INIT();
+  const CUresult rc = Real().cuMemGetInfo_v2(free, total);
+  if (rc != CUDA_SUCCESS) return rc;
+  if (quota::DeviceQuota* q = quota::CurrentQuota()) quota::ClampMemInfo(*q, free, total);
+  return rc;
+}
+
+GS_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
+  GS_ENSURE_INIT();
+  const CUresult rc = Real().cuDeviceTotalMem_v2(bytes, dev);
+  if (rc != CUDA_SUCCESS) return rc;
+  if (quota::DeviceQuota* q = quota::QuotaFor(dev)) *bytes = q->visible_total_bytes();
+  return rc;
+}
+
+// Virtual memory management: physical memory is taken by cuMemCreate on a device location;
+// reserving address space is free.
+GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
+                               const CUmemAllocationProp* prop, unsigned long long flags) {
+  GS_ENSURE_INIT();
+  quota::Target t;
+  if (prop != nullptr && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
+    t.quota = quota::QuotaFor(prop->location.id);
+  if (t.quota == nullptr) return Real().cuMemCreate(handle, size, prop, flags);
+  quota::Charge charge = quota::Charge::Try(t.quota, size);
+  if (!charge) return quota::Deny(*t.quota, size, "cuMemCreate");
+  const CUresult rc = Real().cuMemCreate(handle, size, prop, flags);
+  if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kVmmHandle, *handle, t, charge);
+  return rc;
+}
+
+GS_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+  GS_ENSURE_INIT();
+  const CUresult rc = Real().cuMemRelease(handle);
+  if (rc == CUDA_SUCCESS) quota::Forget(HandleKind::kVmmHandle, handle);
+  return rc;
+}

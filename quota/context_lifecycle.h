@@ -1,0 +1,34 @@
+// Contexts and the quota: a context's own memory is charged while it lives (see
+// context_overhead.h), and when it is destroyed or reset, everything it owned is uncharged.
+#pragma once
+#include "quota/allocation_table.h"
+#include "quota/charge.h"
+#include "quota/context_overhead.h"
+#include "src/real_driver.h"
+
+namespace gpushare::quota {
+
+CUresult RetainPrimary(CUcontext* pctx, CUdevice dev);
+CUresult ReleasePrimary(CUdevice dev, CUresult (*release)(CUdevice));
+CUresult ResetPrimary(CUdevice dev, CUresult (*reset)(CUdevice));
+void OnContextDestroyed(CUcontext ctx);
+
+// `create` makes the context (any cuCtxCreate version) and stores it in *pctx.
+template <typename CreateFn>
+CUresult CreateContext(CUcontext* pctx, CUdevice dev, CreateFn create) {
+  DeviceQuota* q = QuotaFor(dev);
+  if (q == nullptr) return create();
+  const ContextOverheadProbe probe(*q);
+  const CUresult rc = create();
+  if (rc != CUDA_SUCCESS) return rc;
+  Charge charge = Charge::Try(q, probe.Finish());
+  if (!charge) {
+    Real().cuCtxDestroy_v2(*pctx);
+    *pctx = nullptr;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  Record(HandleKind::kContext, reinterpret_cast<uint64_t>(*pctx), {dev, charge.Keep(), *pctx});
+  return rc;
+}
+
+}  // namespace gpushare::quota

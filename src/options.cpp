@@ -1,0 +1,84 @@
+#include "src/options.h"
+
+#include <fmt/format.h>
+
+#include "src/quantity.h"
+
+namespace gpushare {
+namespace option_kind {
+
+bool Bytes::Parse(std::string_view text, Value& out) {
+  out = ParseQuantity(text);
+  return out.has_value();
+}
+
+bool BytesOrAuto::Parse(std::string_view text, Value& out) {
+  if (text == "auto") {
+    out.reset();
+    return true;
+  }
+  out = ParseQuantity(text);
+  return out.has_value();
+}
+
+std::optional<uint64_t> PerDeviceBytes::Value::For(int index) const {
+  if (index >= 0 && index < kMaxDevices && device[index]) return device[index];
+  return all;
+}
+
+bool LogLevel::Parse(std::string_view text, Value& out) {
+  out = spdlog::level::from_str(std::string(text));
+  // from_str maps anything unknown to off; only "off" itself may mean off.
+  return out != spdlog::level::off || text == "off";
+}
+
+}  // namespace option_kind
+namespace {
+
+std::string BadValue(std::string_view name, std::string_view value, std::string_view accepted) {
+  return fmt::format("{}=\"{}\" is not valid ({})", name, value, accepted);
+}
+
+// A set variable is parsed as given (empty included: empty is malformed); an unset one takes
+// the row's default.
+template <typename Kind>
+void Read(const EnvLookup& env, const char* name, std::string_view def, typename Kind::Value& out,
+          std::vector<std::string>& errors) {
+  const char* set = env(name);
+  const std::string_view text = set != nullptr ? std::string_view(set) : def;
+  if (set == nullptr && def.empty()) return;
+  if (!Kind::Parse(text, out)) errors.push_back(BadValue(name, text, Kind::kAccepted));
+}
+
+template <>
+void Read<option_kind::PerDeviceBytes>(const EnvLookup& env, const char* name, std::string_view,
+                                       option_kind::PerDeviceBytes::Value& out,
+                                       std::vector<std::string>& errors) {
+  Read<option_kind::Bytes>(env, name, "", out.all, errors);
+  for (int i = 0; i < kMaxDevices; ++i) {
+    const std::string indexed = fmt::format("{}_{}", name, i);
+    Read<option_kind::Bytes>(env, indexed.c_str(), "", out.device[i], errors);
+  }
+}
+
+}  // namespace
+
+Options ParseOptions(const EnvLookup& env) {
+  Options options;
+#define GS_OPTION(field, kind, env_name, def, help) \
+  Read<option_kind::kind>(env, env_name, def, options.field, options.errors);
+#include "src/options.inc"
+#undef GS_OPTION
+  return options;
+}
+
+std::string DescribeOptions() {
+  std::string out;
+#define GS_OPTION(field, kind, env_name, def, help) \
+  out += fmt::format("  {:<28} {} (default: {})\n", env_name, help, *def ? def : "unset");
+#include "src/options.inc"
+#undef GS_OPTION
+  return out;
+}
+
+}  // namespace gpushare

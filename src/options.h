@@ -1,0 +1,69 @@
+// gpushare's configuration: one immutable struct parsed from the environment (src/options.inc).
+//
+// How to add an option: add a row to options.inc with a kind below (or a new kind: a struct with
+// `Value`, `Parse(text, value) -> bool`, and `kAccepted`, the examples quoted in errors).
+#pragma once
+#include <spdlog/common.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpushare {
+
+inline constexpr int kMaxDevices = 64;
+
+namespace option_kind {
+
+struct Bytes {
+  using Value = std::optional<uint64_t>;
+  static constexpr std::string_view kAccepted = "examples: 8Gi, 512Mi, 2G, 1073741824";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+struct BytesOrAuto {
+  using Value = std::optional<uint64_t>;  // nullopt: auto
+  static constexpr std::string_view kAccepted = "auto, or a quantity such as 512Mi";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+// A quantity for every device, overridden per device index by <NAME>_<i>.
+struct PerDeviceBytes {
+  struct Value {
+    std::optional<uint64_t> all;
+    std::array<std::optional<uint64_t>, kMaxDevices> device{};
+    std::optional<uint64_t> For(int index) const;
+  };
+  static constexpr std::string_view kAccepted = Bytes::kAccepted;
+};
+
+struct LogLevel {
+  using Value = spdlog::level::level_enum;
+  static constexpr std::string_view kAccepted = "trace, debug, info, warn, error, off";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+}  // namespace option_kind
+
+struct Options {
+#define GS_OPTION(field, kind, env, def, help) option_kind::kind::Value field{};
+#include "src/options.inc"
+#undef GS_OPTION
+
+  // One line per malformed variable, naming it and its value. Non-empty: fail closed.
+  std::vector<std::string> errors;
+};
+
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Pure: reads variables through `env` (getenv in the library, a map in tests).
+Options ParseOptions(const EnvLookup& env);
+
+// "NAME  help" lines for every row, for --help texts.
+std::string DescribeOptions();
+
+}  // namespace gpushare
