@@ -6,7 +6,7 @@
 #
 # "with" = LD_PRELOAD=STAGE_DIR/lib/libgpushare.so GPUSHARE_MEM_LIMIT=60Gi (default log level).
 # Logs and metrics.tsv go to $OUT/bench (or /tmp/gpushare-out/bench). Exit status 0 iff every
-# metric met its target. Knobs (env): GS_BENCH_BUDGET (seconds, default 200), GS_BENCH_LAUNCHES
+# metric met its target. Knobs (env): GS_BENCH_BUDGET (seconds, default 180), GS_BENCH_LAUNCHES
 # (200000), GS_BENCH_PAIRS (2000), GS_BENCH_ITERS (2000), GS_BENCH_CPU (core to pin the driver
 # benchmark to, default 2; "none" to not pin), NVCC, PYTHON.
 set -u
@@ -19,7 +19,7 @@ LIB=$STAGE/lib/libgpushare.so
 LOGS=${OUT:-/tmp/gpushare-out}/bench
 mkdir -p "$LOGS"
 BUILD=$(mktemp -d /tmp/gpushare-bench.XXXXXX)
-BUDGET=${GS_BENCH_BUDGET:-200}
+BUDGET=${GS_BENCH_BUDGET:-180}
 LAUNCHES=${GS_BENCH_LAUNCHES:-200000}
 PAIRS=${GS_BENCH_PAIRS:-2000}
 ITERS=${GS_BENCH_ITERS:-2000}
@@ -85,13 +85,13 @@ bench_run() {
 for round in 1 2; do
   for mode in without with; do
     if [[ -x $BIN ]]; then
-      bench_run driver "$mode" "$round" 90 "${PIN[@]}" "$BIN" "$LAUNCHES" "$PAIRS"
+      bench_run driver "$mode" "$round" 45 ${PIN[@]+"${PIN[@]}"} "$BIN" "$LAUNCHES" "$PAIRS"
     fi
   done
 done
 for round in 1 2; do
   for mode in without with; do
-    bench_run torch "$mode" "$round" 120 "$PY" "$SCRIPT_DIR/torch_loop.py" --iters "$ITERS"
+    bench_run torch "$mode" "$round" 60 "$PY" "$SCRIPT_DIR/torch_loop.py" --iters "$ITERS"
   done
 done
 rm -rf "$BUILD"
@@ -100,7 +100,7 @@ rm -rf "$BUILD"
 {
   echo
   echo "================ gpushare overhead (${SECONDS}s; logs: $LOGS) ================"
-  for n in "${NOTES[@]}"; do echo "NOTE: $n"; done
+  for n in ${NOTES[@]+"${NOTES[@]}"}; do echo "NOTE: $n"; done
   awk '
     { v[$1 " " $2] += $4; c[$1 " " $2]++; runs[$1 " " $2] = runs[$1 " " $2] (runs[$1 " " $2] == "" ? "" : "/") $4 }
     function avg(k) { return c[k] ? v[k] / c[k] : "" }

@@ -7,7 +7,7 @@
 # timeout, keeps going after failures, writes full logs to $OUT/gpu-tests (or
 # /tmp/gpushare-out/gpu-tests) and prints a summary table last. Exit status 0 iff all passed.
 #
-# Knobs (env): GS_TEST_BUDGET (seconds for the whole script, default 270), GS_TEST_LOG_LEVEL
+# Knobs (env): GS_TEST_BUDGET (seconds for the whole script, default 240), GS_TEST_LOG_LEVEL
 # (GPUSHARE_LOG_LEVEL for the limited runs, default info), NVCC, PYTHON.
 set -u
 set -o pipefail
@@ -20,7 +20,7 @@ OUT_ROOT=${OUT:-/tmp/gpushare-out}
 LOGS=$OUT_ROOT/gpu-tests
 mkdir -p "$LOGS"
 BUILD=$(mktemp -d /tmp/gpushare-tests.XXXXXX)
-BUDGET=${GS_TEST_BUDGET:-270}
+BUDGET=${GS_TEST_BUDGET:-240}
 LOGLVL=${GS_TEST_LOG_LEVEL:-info}
 PY=${PYTHON:-python3}
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -165,11 +165,11 @@ done
 WITH=(env LD_PRELOAD="$LIB" GPUSHARE_LOG_LEVEL="$LOGLVL")
 
 # ---- driver API --------------------------------------------------------------------------------
-run_step driver_4Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$BUILD/driver_api_limit" "$L4"
-run_step driver_idx0_2Gi_over_6Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=6Gi GPUSHARE_MEM_LIMIT_0=2Gi \
+run_step driver_4Gi 45 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$BUILD/driver_api_limit" "$L4"
+run_step driver_idx0_2Gi_over_6Gi 45 "${WITH[@]}" GPUSHARE_MEM_LIMIT=6Gi GPUSHARE_MEM_LIMIT_0=2Gi \
   "$BUILD/driver_api_limit" $((2 * GiB))
-run_step driver_3G_decimal 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=3G "$BUILD/driver_api_limit" 3000000000
-run_step driver_plain_bytes 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=$((3 * GiB + 512 * MiB)) \
+run_step driver_3G_decimal 45 "${WITH[@]}" GPUSHARE_MEM_LIMIT=3G "$BUILD/driver_api_limit" 3000000000
+run_step driver_plain_bytes 45 "${WITH[@]}" GPUSHARE_MEM_LIMIT=$((3 * GiB + 512 * MiB)) \
   "$BUILD/driver_api_limit" $((3 * GiB + 512 * MiB))
 
 # Malformed value: some CUDA call fails, and stderr names the variable. Default log level.
@@ -183,21 +183,21 @@ bad_stderr_check() {  # name errfile
     record "$1" FAIL "no stderr line names GPUSHARE_MEM_LIMIT ($(wc -l <"$2" 2>/dev/null || echo 0) stderr lines)"
   fi
 }
-run_step driver_bad_value 60 env LD_PRELOAD="$LIB" 'GPUSHARE_MEM_LIMIT=8GB?' \
+run_step driver_bad_value 45 env LD_PRELOAD="$LIB" 'GPUSHARE_MEM_LIMIT=8GB?' \
   "$BUILD/driver_api_limit" --expect-error
 over_budget || bad_stderr_check driver_bad_value_stderr "$LOGS/driver_bad_value.err"
 
 # ---- runtime API (shared and static cudart) ----------------------------------------------------
-run_step runtime_shared_4Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$BUILD/runtime_shared" "$L4"
-run_step runtime_static_4Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$BUILD/runtime_static" "$L4"
+run_step runtime_shared_4Gi 45 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$BUILD/runtime_shared" "$L4"
+run_step runtime_static_4Gi 45 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$BUILD/runtime_static" "$L4"
 
 # ---- PyTorch -----------------------------------------------------------------------------------
 TL=$SCRIPT_DIR/torch_limit.py
-run_step torch_baseline_no_preload 90 "$PY" "$TL" "$L4" --info
-run_step torch_default_4Gi 90 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$PY" "$TL" "$L4"
-run_step torch_expandable_4Gi 90 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi \
+run_step torch_baseline_no_preload 60 "$PY" "$TL" "$L4" --info
+run_step torch_default_4Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$PY" "$TL" "$L4"
+run_step torch_expandable_4Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi \
   PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "$PY" "$TL" "$L4"
-run_step torch_mallocasync_4Gi 90 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi \
+run_step torch_mallocasync_4Gi 60 "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi \
   PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync "$PY" "$TL" "$L4"
 
 # nvidia-smi's view of a process holding memory up to its limit.
@@ -211,9 +211,9 @@ smi_hold() {
   rm -f "$rel"
   local dev_before
   dev_before=$(timeout 20 nvidia-smi -i 0 --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | tr -d ' ')
-  (timeout -k 5 "$(tmo 120)" "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$PY" "$TL" "$L4" --hold "$rel" >"$log" 2>"$err" </dev/null) &
+  (timeout -k 5 "$(tmo 90)" "${WITH[@]}" GPUSHARE_MEM_LIMIT=4Gi "$PY" "$TL" "$L4" --hold "$rel" >"$log" 2>"$err" </dev/null) &
   local bg=$! waited=0
-  while ((waited < 900)) && ! grep -q '^HOLDING' "$log" 2>/dev/null && kill -0 "$bg" 2>/dev/null; do
+  while ((waited < 600)) && ! grep -q '^HOLDING' "$log" 2>/dev/null && kill -0 "$bg" 2>/dev/null; do
     sleep 0.1
     waited=$((waited + 1))
   done
@@ -258,7 +258,7 @@ smi_hold() {
 }
 smi_hold
 
-run_step torch_bad_value 90 env LD_PRELOAD="$LIB" 'GPUSHARE_MEM_LIMIT=8GB?' "$PY" "$TL" 0 --bad
+run_step torch_bad_value 60 env LD_PRELOAD="$LIB" 'GPUSHARE_MEM_LIMIT=8GB?' "$PY" "$TL" 0 --bad
 over_budget || bad_stderr_check torch_bad_value_stderr "$LOGS/torch_bad_value.err"
 
 # ---- summary (last) ----------------------------------------------------------------------------
