@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what gpushare needs to build and test on Debian (as root, or with sudo), then
+# configures and builds into ./build. Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake g++ make libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev binutils)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The CUDA toolkit's headers (cuda.h, cudaTypedefs.h) are all we need of CUDA; no driver.
+if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cudaTypedefs.h" ]; then
+  echo "setup: CUDA headers not found under ${CUDA_HOME:-/usr/local/cuda}/include; set CUDA_HOME" >&2
+  exit 1
+fi
+
+build=${GPUSHARE_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${GPUSHARE_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j "$(nproc)"

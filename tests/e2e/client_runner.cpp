@@ -1,0 +1,75 @@
+#include "tests/e2e/client_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace e2e {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+long long ClientResult::Int(const std::string& key) const {
+  auto it = values.find(key);
+  return it == values.end() ? -1 : std::stoll(it->second);
+}
+
+ClientResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                        int timeout_s) {
+  char out_tmpl[] = "/tmp/gs_e2e_outXXXXXX";
+  char err_tmpl[] = "/tmp/gs_e2e_errXXXXXX";
+  const int out_fd = mkstemp(out_tmpl);
+  const int err_fd = mkstemp(err_tmpl);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    for (const std::string& e : env) {
+      if (e.rfind("unset:", 0) == 0) {
+        unsetenv(e.substr(6).c_str());
+      } else {
+        const size_t eq = e.find('=');
+        setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);
+      }
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    alarm(static_cast<unsigned>(timeout_s));  // a hung child dies of SIGALRM
+    execve(args[0], args.data(), environ);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(out_fd);
+  close(err_fd);
+  ClientResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadAll(out_tmpl);
+  r.err = ReadAll(err_tmpl);
+  unlink(out_tmpl);
+  unlink(err_tmpl);
+  std::istringstream lines(r.out);
+  std::string key, value;
+  while (lines >> key && std::getline(lines, value)) {
+    r.values[key] = value.empty() ? value : value.substr(1);
+  }
+  return r;
+}
+
+}  // namespace e2e

@@ -1,0 +1,70 @@
+#include "src/options.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace gpushare {
+namespace {
+
+Options Parse(const std::map<std::string, std::string>& env) {
+  return ParseOptions([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Options, DefaultsWhenNothingIsSet) {
+  const Options o = Parse({});
+  EXPECT_TRUE(o.errors.empty());
+  EXPECT_FALSE(o.mem_limit.For(0).has_value());
+  EXPECT_FALSE(o.context_overhead.has_value()) << "auto";
+  EXPECT_EQ(o.log_level, spdlog::level::warn);
+}
+
+TEST(Options, PerDeviceLimitOverridesTheGlobalOne) {
+  const Options o = Parse({{"GPUSHARE_MEM_LIMIT", "8Gi"}, {"GPUSHARE_MEM_LIMIT_1", "2Gi"}});
+  EXPECT_EQ(o.mem_limit.For(0), 8ull << 30);
+  EXPECT_EQ(o.mem_limit.For(1), 2ull << 30);
+  EXPECT_EQ(o.mem_limit.For(63), 8ull << 30);
+  EXPECT_EQ(o.mem_limit.For(64), 8ull << 30);
+}
+
+TEST(Options, PerDeviceLimitAloneLimitsOnlyThatDevice) {
+  const Options o = Parse({{"GPUSHARE_MEM_LIMIT_2", "1Gi"}});
+  EXPECT_FALSE(o.mem_limit.For(0).has_value());
+  EXPECT_EQ(o.mem_limit.For(2), 1ull << 30);
+}
+
+TEST(Options, EveryMalformedValueIsReportedWithItsName) {
+  const Options o = Parse({{"GPUSHARE_MEM_LIMIT", "8GB?"},
+                           {"GPUSHARE_MEM_LIMIT_3", ""},
+                           {"GPUSHARE_CONTEXT_OVERHEAD", "lots"},
+                           {"GPUSHARE_LOG_LEVEL", "chatty"}});
+  ASSERT_EQ(o.errors.size(), 4u);
+  EXPECT_NE(o.errors[0].find("GPUSHARE_MEM_LIMIT=\"8GB?\""), std::string::npos) << o.errors[0];
+  EXPECT_NE(o.errors[0].find("8Gi"), std::string::npos) << "says what is accepted";
+  EXPECT_NE(o.errors[1].find("GPUSHARE_MEM_LIMIT_3=\"\""), std::string::npos) << o.errors[1];
+  EXPECT_NE(o.errors[2].find("GPUSHARE_CONTEXT_OVERHEAD=\"lots\""), std::string::npos);
+  EXPECT_NE(o.errors[3].find("GPUSHARE_LOG_LEVEL=\"chatty\""), std::string::npos);
+}
+
+TEST(Options, LogLevelOffIsAcceptedOnlyAsOff) {
+  EXPECT_TRUE(Parse({{"GPUSHARE_LOG_LEVEL", "off"}}).errors.empty());
+  EXPECT_EQ(Parse({{"GPUSHARE_LOG_LEVEL", "debug"}}).log_level, spdlog::level::debug);
+}
+
+TEST(Options, ContextOverheadTakesAQuantityOrAuto) {
+  EXPECT_EQ(Parse({{"GPUSHARE_CONTEXT_OVERHEAD", "512Mi"}}).context_overhead, 512ull << 20);
+  EXPECT_FALSE(Parse({{"GPUSHARE_CONTEXT_OVERHEAD", "auto"}}).context_overhead.has_value());
+}
+
+TEST(Options, DescribeListsEveryVariable) {
+  const std::string text = DescribeOptions();
+  for (const char* name : {"GPUSHARE_MEM_LIMIT", "GPUSHARE_CONTEXT_OVERHEAD", "GPUSHARE_LOG_LEVEL"})
+    EXPECT_NE(text.find(name), std::string::npos) << name;
+}
+
+}  // namespace
+}  // namespace gpushare
