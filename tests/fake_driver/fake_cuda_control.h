@@ -1,0 +1,62 @@
+/* Test-facing C API of the fake CUDA driver (tests/fake_driver, built as libcuda.so.1).
+ *
+ * Configuration is read from the environment at cuInit (and again after fakecuda_reset):
+ *   GPUSHARE_FAKE_DEVICES       comma list of device sizes, bytes with optional Ki/Mi/Gi/Ti
+ *                               suffix (default "16Gi": one device)
+ *   GPUSHARE_FAKE_CTX_OVERHEAD  physical bytes each live context consumes (default 0)
+ *   GPUSHARE_FAKE_STATE_DIR     share physical accounting with every process using this dir
+ *   GPUSHARE_FAKE_UUID_SALT     hashed into device UUID bytes 4..11 (simulates another machine)
+ *   GPUSHARE_FAKE_NO_DEVICE=1   cuInit fails with CUDA_ERROR_NO_DEVICE
+ *
+ * Kernels: cuModuleGetFunction(&f, mod, "name") resolves "name" with dlsym(RTLD_DEFAULT) to a
+ * function of type fakecuda_kernel defined in the test program (link it with -rdynamic /
+ * ENABLE_EXPORTS so the symbol is visible, and declare it extern "C"). cuLaunchKernel calls it
+ * synchronously, once per launch, with the launch geometry and the kernelParams array.
+ *
+ * Reach these functions directly (link against the fake) or through
+ * dlsym(RTLD_DEFAULT, "fakecuda_...") when the fake is loaded as libcuda.so.1.
+ */
+#ifndef GPUSHARE_TESTS_FAKE_DRIVER_FAKE_CUDA_CONTROL_H_
+#define GPUSHARE_TESTS_FAKE_DRIVER_FAKE_CUDA_CONTROL_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct fakecuda_launch {
+  unsigned grid[3], block[3];
+  unsigned shared_bytes;
+  void** params; /* cuLaunchKernel's kernelParams: params[i] points at argument i */
+};
+
+typedef void (*fakecuda_kernel)(const struct fakecuda_launch*);
+
+/* cuGetExportTable answers this 16-byte id with the address of a fixed static table whose
+ * first uint64_t is the table size in bytes; any other id gets CUDA_ERROR_INVALID_VALUE. */
+#define FAKECUDA_EXPORT_TABLE_UUID                                                   \
+  {0x67, 0x73, 0x66, 0x6b, 0x65, 0x78, 0x70, 0x74, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, \
+   0x07, 0x08}
+
+/* Physical bytes in use on `device`: all processes sharing GPUSHARE_FAKE_STATE_DIR (or this
+ * process only, without it). 0 for an unknown device or before cuInit. */
+uint64_t fakecuda_physical_used(int device);
+/* Physical bytes this process holds on `device`. */
+uint64_t fakecuda_process_used(int device);
+/* Live device allocations of this process: linear, managed, stream-ordered and live graph
+ * allocations, unreleased VMM handles, arrays and mipmapped arrays. */
+int fakecuda_live_allocations(void);
+/* Live contexts (active primary contexts and undestroyed created ones). */
+int fakecuda_live_contexts(void);
+/* Bytes reserved by graph allocations on `device` (same as CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT). */
+uint64_t fakecuda_graph_reserved(int device);
+/* Destroys every object, frees all memory and un-initializes the driver: the next cuInit
+ * re-reads the environment. Context handles other threads still hold become invalid. */
+void fakecuda_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPUSHARE_TESTS_FAKE_DRIVER_FAKE_CUDA_CONTROL_H_ */

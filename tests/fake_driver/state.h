@@ -1,0 +1,147 @@
+// Shared internals of the fake CUDA driver: the one driver lock, devices, contexts, the map of
+// device address ranges, physical-memory accounting, and the hooks each area (pools, VMM,
+// arrays, graphs, modules/streams) exposes for context destruction and reset.
+#pragma once
+#ifndef __CUDA_API_VERSION_INTERNAL
+#define __CUDA_API_VERSION_INTERNAL 1
+#endif
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#define FAKE_API extern "C" __attribute__((visibility("default")))
+
+// Every entry point but the few that work before cuInit starts with this.
+#define FAKE_ENTER()                                                          \
+  std::lock_guard<std::recursive_mutex> fake_lock_(::fakecuda::drv().mu);     \
+  if (!::fakecuda::drv().initialized) return CUDA_ERROR_NOT_INITIALIZED
+
+#define FAKE_TRY(expr)                              \
+  do {                                              \
+    CUresult fake_rc_ = (expr);                     \
+    if (fake_rc_ != CUDA_SUCCESS) return fake_rc_;  \
+  } while (0)
+
+namespace fakecuda {
+
+inline constexpr uint64_t kMiB = 1ull << 20;
+inline constexpr uint64_t kGranularity = 2 * kMiB;  // VMM granularity and pool growth unit
+inline constexpr int kDriverVersion = 13000;
+
+inline uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+struct Pool;
+struct Chunk;
+struct VmmHandle;
+struct GraphAlloc;
+
+struct Context {
+  int device = 0;
+  bool primary = false;
+  bool alive = false;  // created contexts: until destroyed; primary: while retained
+  unsigned flags = 0;
+  int refcount = 0;    // primary only
+};
+
+enum class RangeKind { kAlloc, kManaged, kPoolBlock, kGraphAlloc, kVmmMapping };
+
+// One user-visible span of device addresses.
+struct Range {
+  uintptr_t base = 0;
+  size_t size = 0;
+  RangeKind kind = RangeKind::kAlloc;
+  Context* ctx = nullptr;  // owner; null for VMM mappings
+  int device = 0;
+  int prot = 0;            // PROT_* currently granted to host code
+  Pool* pool = nullptr;    // kPoolBlock
+  Chunk* chunk = nullptr;  // kPoolBlock
+  VmmHandle* handle = nullptr;             // kVmmMapping
+  std::shared_ptr<GraphAlloc> graph;       // kGraphAlloc
+};
+
+struct Device {
+  uint64_t total = 0;
+  CUuuid uuid{};
+  Context* primary = nullptr;
+  Pool* default_pool = nullptr;
+  Pool* current_pool = nullptr;
+};
+
+struct Driver {
+  std::recursive_mutex mu;  // recursive: kernels run under it and may call back into the driver
+  bool initialized = false;
+  std::vector<Device> devices;
+  uint64_t ctx_overhead = 0;
+  std::vector<std::unique_ptr<Context>> contexts;  // every context ever made; never shrinks, so
+                                                   // stale handles never alias new ones
+  std::map<uintptr_t, Range> ranges;               // keyed by base
+};
+
+Driver& drv();
+
+// ---- devices / contexts (device.cpp, context.cpp)
+bool valid_device(CUdevice dev);
+bool known_context(CUcontext ctx);
+// The calling thread's current context: INVALID_CONTEXT if none, CONTEXT_IS_DESTROYED if the
+// current one is dead.
+CUresult current_context(Context** out);
+CUresult create_context(int device, unsigned flags, Context** out);
+void destroy_context_resources(Context* ctx);
+void contexts_reset();
+
+// ---- physical accounting (physical.cpp); false from charge means out of memory
+CUresult phys_init(const std::vector<uint64_t>& totals, const char* state_dir);
+void phys_shutdown();
+bool phys_charge(int device, uint64_t bytes);
+void phys_release(int device, uint64_t bytes);
+uint64_t phys_used_all(int device);
+uint64_t phys_used_process(int device);
+
+// ---- address space (memory.cpp)
+// Anonymous, unbacked-until-touched mapping aligned to `align`; nullptr on failure.
+void* map_region(size_t size, size_t align, int prot);
+Range* find_range(uintptr_t addr);              // range containing addr
+Range* find_range_base(uintptr_t base);         // range starting exactly at base
+// True when [addr, addr+n) lies in contiguous ranges that all grant `prot`.
+bool range_accessible(uintptr_t addr, size_t n, int prot);
+void memory_release_context(Context* ctx);
+void memory_reset();
+int memory_live_count();
+void host_reset();  // pointer.cpp
+
+// ---- pools (pool.cpp)
+void pools_init();
+CUresult pool_alloc(Pool* pool, size_t size, Context* ctx, CUdeviceptr* out);
+void pool_free_block(Range& r);
+void pools_on_synchronize(int device);
+void pool_release_context(Context* ctx);
+void pools_reset();
+bool pool_known(CUmemoryPool pool);
+
+// ---- VMM (vmm.cpp), arrays (array.cpp), graphs (graph.cpp), modules/streams (module.cpp)
+void vmm_reset();
+int vmm_live_count();
+void array_release_context(Context* ctx);
+void array_reset();
+int array_live_count();
+void graph_free_alloc(Range& r);
+void graph_release_context(Context* ctx);
+void graph_reset();
+uint64_t graph_mem(int device, bool reserved);  // reserved (charged) or used (live) bytes
+void module_release_context(Context* ctx);
+void module_reset();
+void stream_release_context(Context* ctx);
+void stream_reset();
+// Context of a stream handle (0 / legacy / per-thread resolve to the current context).
+CUresult stream_context(CUstream stream, Context** out);
+bool launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
+                     unsigned shared_bytes, void** params);
+CUresult check_launch(CUfunction f, const unsigned grid[3], const unsigned block[3]);
+
+}  // namespace fakecuda

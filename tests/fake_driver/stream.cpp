@@ -1,0 +1,242 @@
+// Streams and events. All work runs synchronously at enqueue, so streams only carry their
+// context, and synchronization is where pools give back memory above their release threshold.
+#include "tests/fake_driver/state.h"
+
+namespace fakecuda {
+namespace {
+
+struct Stream {
+  Context* ctx = nullptr;
+  unsigned flags = 0;
+  int priority = 0;
+};
+
+struct Event {
+  Context* ctx = nullptr;
+  unsigned flags = 0;
+};
+
+template <typename T>
+using Registry = std::map<const T*, std::unique_ptr<T>>;
+
+Registry<Stream>& streams() {
+  static auto* m = new Registry<Stream>;
+  return *m;
+}
+
+Registry<Event>& events() {
+  static auto* m = new Registry<Event>;
+  return *m;
+}
+
+Event* find_event(CUevent e) {
+  auto it = events().find(reinterpret_cast<const Event*>(e));
+  return it == events().end() ? nullptr : it->second.get();
+}
+
+bool is_default_stream(CUstream s) {
+  return s == nullptr || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD;
+}
+
+CUresult create_stream(CUstream* ph, unsigned flags, int priority) {
+  if (ph == nullptr || (flags != CU_STREAM_DEFAULT && flags != CU_STREAM_NON_BLOCKING)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  Context* c = nullptr;
+  FAKE_TRY(current_context(&c));
+  auto s = std::make_unique<Stream>();
+  s->ctx = c;
+  s->flags = flags;
+  s->priority = priority;
+  *ph = reinterpret_cast<CUstream>(s.get());
+  streams().emplace(s.get(), std::move(s));
+  return CUDA_SUCCESS;
+}
+
+CUresult synchronize(CUstream stream) {
+  Context* c = nullptr;
+  FAKE_TRY(stream_context(stream, &c));
+  pools_on_synchronize(c->device);
+  return CUDA_SUCCESS;
+}
+
+CUresult get_device(CUstream stream, CUdevice* device) {
+  if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  FAKE_TRY(stream_context(stream, &c));
+  *device = c->device;
+  return CUDA_SUCCESS;
+}
+
+CUresult query(CUstream stream) {
+  Context* c = nullptr;
+  return stream_context(stream, &c);
+}
+
+CUresult get_ctx(CUstream stream, CUcontext* pctx, CUgreenCtx* pgreen) {
+  if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  FAKE_TRY(stream_context(stream, &c));
+  *pctx = reinterpret_cast<CUcontext>(c);
+  if (pgreen != nullptr) *pgreen = nullptr;
+  return CUDA_SUCCESS;
+}
+
+CUresult wait_event(CUstream stream, CUevent event) {
+  if (find_event(event) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  Context* c = nullptr;
+  return stream_context(stream, &c);
+}
+
+CUresult record(CUevent event, CUstream stream) {
+  if (find_event(event) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  Context* c = nullptr;
+  return stream_context(stream, &c);
+}
+
+}  // namespace
+
+CUresult stream_context(CUstream stream, Context** out) {
+  if (is_default_stream(stream)) return current_context(out);
+  auto it = streams().find(reinterpret_cast<const Stream*>(stream));
+  if (it == streams().end()) return CUDA_ERROR_INVALID_HANDLE;
+  *out = it->second->ctx;
+  return CUDA_SUCCESS;
+}
+
+void stream_release_context(Context* ctx) {
+  std::erase_if(streams(), [ctx](const auto& kv) { return kv.second->ctx == ctx; });
+  std::erase_if(events(), [ctx](const auto& kv) { return kv.second->ctx == ctx; });
+}
+
+void stream_reset() {
+  streams().clear();
+  events().clear();
+}
+
+}  // namespace fakecuda
+
+using namespace fakecuda;
+
+FAKE_API CUresult cuStreamCreate(CUstream* ph, unsigned int flags) {
+  FAKE_ENTER();
+  return create_stream(ph, flags, 0);
+}
+
+FAKE_API CUresult cuStreamCreateWithPriority(CUstream* ph, unsigned int flags, int priority) {
+  FAKE_ENTER();
+  return create_stream(ph, flags, priority);
+}
+
+FAKE_API CUresult cuStreamDestroy_v2(CUstream stream) {
+  FAKE_ENTER();
+  auto it = streams().find(reinterpret_cast<const Stream*>(stream));
+  if (it == streams().end()) return CUDA_ERROR_INVALID_HANDLE;
+  streams().erase(it);
+  return CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuStreamSynchronize(CUstream stream) {
+  FAKE_ENTER();
+  return synchronize(stream);
+}
+
+FAKE_API CUresult cuStreamSynchronize_ptsz(CUstream stream) {
+  FAKE_ENTER();
+  return synchronize(stream);
+}
+
+FAKE_API CUresult cuStreamQuery(CUstream stream) {
+  FAKE_ENTER();
+  return query(stream);
+}
+
+FAKE_API CUresult cuStreamQuery_ptsz(CUstream stream) {
+  FAKE_ENTER();
+  return query(stream);
+}
+
+FAKE_API CUresult cuStreamGetDevice(CUstream stream, CUdevice* device) {
+  FAKE_ENTER();
+  return get_device(stream, device);
+}
+
+FAKE_API CUresult cuStreamGetDevice_ptsz(CUstream stream, CUdevice* device) {
+  FAKE_ENTER();
+  return get_device(stream, device);
+}
+
+FAKE_API CUresult cuStreamGetCtx(CUstream stream, CUcontext* pctx) {
+  FAKE_ENTER();
+  return get_ctx(stream, pctx, nullptr);
+}
+
+FAKE_API CUresult cuStreamGetCtx_ptsz(CUstream stream, CUcontext* pctx) {
+  FAKE_ENTER();
+  return get_ctx(stream, pctx, nullptr);
+}
+
+FAKE_API CUresult cuStreamGetCtx_v2(CUstream stream, CUcontext* pctx, CUgreenCtx* pgreen) {
+  FAKE_ENTER();
+  if (pgreen == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return get_ctx(stream, pctx, pgreen);
+}
+
+FAKE_API CUresult cuStreamGetCtx_v2_ptsz(CUstream stream, CUcontext* pctx, CUgreenCtx* pgreen) {
+  FAKE_ENTER();
+  if (pgreen == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return get_ctx(stream, pctx, pgreen);
+}
+
+FAKE_API CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int /*flags*/) {
+  FAKE_ENTER();
+  return wait_event(stream, event);
+}
+
+FAKE_API CUresult cuStreamWaitEvent_ptsz(CUstream stream, CUevent event, unsigned int /*flags*/) {
+  FAKE_ENTER();
+  return wait_event(stream, event);
+}
+
+FAKE_API CUresult cuEventCreate(CUevent* ph, unsigned int flags) {
+  FAKE_ENTER();
+  if (ph == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  FAKE_TRY(current_context(&c));
+  auto e = std::make_unique<Event>();
+  e->ctx = c;
+  e->flags = flags;
+  *ph = reinterpret_cast<CUevent>(e.get());
+  events().emplace(e.get(), std::move(e));
+  return CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuEventDestroy_v2(CUevent event) {
+  FAKE_ENTER();
+  if (find_event(event) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  events().erase(reinterpret_cast<const Event*>(event));
+  return CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuEventRecord(CUevent event, CUstream stream) {
+  FAKE_ENTER();
+  return record(event, stream);
+}
+
+FAKE_API CUresult cuEventRecord_ptsz(CUevent event, CUstream stream) {
+  FAKE_ENTER();
+  return record(event, stream);
+}
+
+FAKE_API CUresult cuEventQuery(CUevent event) {
+  FAKE_ENTER();
+  return find_event(event) == nullptr ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuEventSynchronize(CUevent event) {
+  FAKE_ENTER();
+  Event* e = find_event(event);
+  if (e == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  pools_on_synchronize(e->ctx->device);
+  return CUDA_SUCCESS;
+}
