@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 using namespace fakecuda;
@@ -65,7 +66,8 @@ CUresult memset_n(CUdeviceptr dst, T value, size_t count) {
     return CUDA_ERROR_INVALID_VALUE;
   }
   T* p = static_cast<T*>(host(dst));
-  for (size_t i = 0; i < count; ++i) p[i] = value;
+  if constexpr (sizeof(T) == 1) std::memset(p, value, count);
+  else std::fill(p, p + count, value);
   return CUDA_SUCCESS;
 }
 

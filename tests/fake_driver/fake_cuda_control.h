@@ -51,6 +51,8 @@ int fakecuda_live_allocations(void);
 int fakecuda_live_contexts(void);
 /* Bytes reserved by graph allocations on `device` (same as CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT). */
 uint64_t fakecuda_graph_reserved(int device);
+/* Number of driver symbols the hook-table coverage check references. */
+int fakecuda_covered_symbol_count(void);
 /* Destroys every object, frees all memory and un-initializes the driver: the next cuInit
  * re-reads the environment. Context handles other threads still hold become invalid. */
 void fakecuda_reset(void);

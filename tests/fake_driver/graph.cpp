@@ -310,7 +310,10 @@ FAKE_API CUresult cuGraphInstantiateWithFlags(CUgraphExec* exec, CUgraph graph,
   e->graph = g;
   e->ctx = c;
   e->auto_free = (flags & CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH) != 0;
-  for (const auto& n : g->nodes) e->nodes.push_back(*n);
+  for (const auto& n : g->nodes) {
+    e->nodes.push_back(*n);
+    if (n->type == NodeType::kAlloc) n->alloc->orphan = false;  // this exec owns it now
+  }
   ++g->execs;
   *exec = reinterpret_cast<CUgraphExec>(e.get());
   gs().execs.emplace(e.get(), std::move(e));
