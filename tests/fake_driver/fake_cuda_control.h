@@ -34,7 +34,8 @@ struct fakecuda_launch {
 typedef void (*fakecuda_kernel)(const struct fakecuda_launch*);
 
 /* cuGetExportTable answers this 16-byte id with the address of a fixed static table whose
- * first uint64_t is the table size in bytes; any other id gets CUDA_ERROR_INVALID_VALUE. */
+ * first uint64_t is the table size in bytes; any other id gets CUDA_ERROR_INVALID_VALUE.
+ * Like the real driver's, it works before cuInit. */
 #define FAKECUDA_EXPORT_TABLE_UUID                                                   \
   {0x67, 0x73, 0x66, 0x6b, 0x65, 0x78, 0x70, 0x74, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, \
    0x07, 0x08}
