@@ -1,0 +1,489 @@
+// LedgerSession: joining, charging and leaving one GPU's ledger.
+//
+// Lock-free pair update (AdjustAtomic): a process raises its slot's `inflight`, CASes its
+// tenant's used_bytes, adds to its own used_bytes, lowers `inflight`. The lock holder recounts a
+// tenant (after a death) by setting GS_TENANT_USED_FROZEN with a CAS, which makes every later
+// CAS of that word fail over to the locked path, waiting for live processes' `inflight` to reach
+// zero, and storing the sum of the live processes' used_bytes. A process killed anywhere inside
+// the pair is thus dropped exactly: its slot no longer counts, whatever it had done.
+#include "quota/ledger.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <bitset>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "quota/ledger_file.h"
+#include "quota/robust_lock.h"
+#include "quota/slot_liveness.h"
+#include "quota/tenant_identity.h"
+#include "src/log.h"
+
+namespace gpushare::quota {
+
+namespace lf = ledger_file;
+
+namespace {
+
+constexpr int kLockTimeoutMs = 10000;
+constexpr auto kQuiesceTimeout = std::chrono::seconds(1);
+constexpr uint64_t kUsedMask = ~GS_TENANT_USED_FROZEN;
+
+static_assert(std::atomic_ref<uint64_t>::is_always_lock_free, "shared counters need 64-bit atomics");
+
+inline std::atomic_ref<uint64_t> A(uint64_t& field) { return std::atomic_ref<uint64_t>(field); }
+inline uint64_t Load(const uint64_t& field) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(field)).load(std::memory_order_acquire);
+}
+inline uint32_t LoadState(const uint32_t& state) {
+  return __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+}
+inline void StoreState(uint32_t& state, uint32_t value) {
+  __atomic_store_n(&state, value, __ATOMIC_RELEASE);
+}
+// Display only: threads of one process may race here, and the highest need not win.
+inline void NotePeak(GsLedgerProcess* p, uint64_t now) {
+  auto peak = A(p->peak_bytes);
+  if (now > peak.load(std::memory_order_relaxed)) peak.store(now, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+ChargeVerdict DecideCharge(const ChargeQuery& q) {
+  if (q.bytes > q.limit_bytes || q.tenant_used_bytes > q.limit_bytes - q.bytes)
+    return ChargeVerdict::kOverLimit;
+  const uint64_t new_used = q.tenant_used_bytes + q.bytes;
+  if (new_used <= q.request_bytes) return ChargeVerdict::kGrant;  // held back for it
+  const uint64_t promised = q.sum_request_bytes + q.others_burst_bytes;
+  const uint64_t pool = q.usable_bytes > promised ? q.usable_bytes - promised : 0;
+  if (BurstOf(new_used, q.request_bytes) > pool) return ChargeVerdict::kNoBurstRoom;
+  if (q.others_used_bytes > q.usable_bytes || new_used > q.usable_bytes - q.others_used_bytes)
+    return ChargeVerdict::kNoPhysicalRoom;
+  return ChargeVerdict::kGrant;
+}
+
+const char* DescribeVerdict(ChargeVerdict verdict) {
+  switch (verdict) {
+    case ChargeVerdict::kGrant: return "granted";
+    case ChargeVerdict::kOverLimit: return "past the tenant's limit";
+    case ChargeVerdict::kNoBurstRoom: return "the burst pool is exhausted";
+    case ChargeVerdict::kNoPhysicalRoom: return "the GPU is full";
+  }
+  return "?";
+}
+
+std::string LedgerPath(const std::string& dir, const unsigned char uuid[16]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name = "gpushare-";
+  for (int i = 0; i < 16; ++i) {
+    name += kHex[uuid[i] >> 4];
+    name += kHex[uuid[i] & 15];
+  }
+  return (dir.empty() || dir.back() == '/' ? dir : dir + "/") + name + ".ledger";
+}
+
+std::unique_ptr<LedgerSession> LedgerSession::Open(const std::string& dir, const unsigned char uuid[16],
+                                                   uint64_t usable_bytes, const TenantConfig& tenant,
+                                                   std::string* error, uint64_t total_bytes) {
+  std::string scratch;
+  if (error == nullptr) error = &scratch;
+  if (tenant.name.empty() || tenant.name.size() >= GS_LEDGER_NAME_BYTES ||
+      tenant.name.find('\0') != std::string::npos) {
+    *error = "gpushare: tenant name '" + tenant.name + "' must have 1 to " +
+             std::to_string(GS_LEDGER_NAME_BYTES - 1) + " bytes";
+    return nullptr;
+  }
+  if (tenant.request_bytes > tenant.limit_bytes) {
+    *error = "gpushare: tenant '" + tenant.name + "' asks for request " +
+             std::to_string(tenant.request_bytes) + " above its limit " + std::to_string(tenant.limit_bytes);
+    return nullptr;
+  }
+  if (usable_bytes == 0) {
+    *error = "gpushare: a ledger needs the GPU's usable bytes";
+    return nullptr;
+  }
+  if (!lf::EnsureDir(dir, error)) return nullptr;
+  std::unique_ptr<LedgerSession> s(new LedgerSession);
+  s->path_ = LedgerPath(dir, uuid);
+  s->fd_ = lf::OpenOrCreate(s->path_, uuid, total_bytes < usable_bytes ? usable_bytes : total_bytes,
+                            usable_bytes, error);
+  if (s->fd_ < 0) return nullptr;
+  s->map_ = lf::MapChecked(s->fd_, s->path_, /*writable=*/true, error);
+  if (s->map_ == nullptr) return nullptr;
+  s->header_ = lf::Header(s->map_);
+  s->tenants_ = lf::Tenants(s->map_);
+  s->processes_ = lf::Processes(s->map_);
+  s->usable_bytes_ = s->header_->usable_bytes;
+  if (std::memcmp(s->header_->uuid, uuid, 16) != 0) {
+    *error = "gpushare: refusing the ledger " + s->path_ + ": it belongs to another GPU (UUID mismatch)";
+    return nullptr;
+  }
+  if (s->usable_bytes_ != usable_bytes)
+    GS_LOG_INFO("gpushare: ledger {} shares {} usable bytes (this process measured {})", s->path_,
+                s->usable_bytes_, usable_bytes);
+  RobustLockGuard guard(s->header_->lock, kLockTimeoutMs, [&] { s->RepairLocked(); });
+  if (!guard.held()) {
+    *error = "gpushare: ledger " + s->path_ + ": " + guard.Describe();
+    return nullptr;
+  }
+  if (std::string why = lf::CheckSlots(s->map_); !why.empty()) {
+    *error = "gpushare: refusing the ledger " + s->path_ + ": " + why;
+    return nullptr;
+  }
+  s->ReapLocked(/*all_tenants=*/false);
+  if (!s->Join(tenant, error) || !s->ClaimProcessSlot(error)) return nullptr;
+  return s;
+}
+
+bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
+  uint64_t sum_requests = 0, others_burst = 0, others_used = 0;
+  int free_slot = -1;
+  for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
+    GsLedgerTenant& t = tenants_[i];
+    if (t.state != GS_SLOT_ACTIVE) {
+      if (free_slot < 0) free_slot = static_cast<int>(i);
+      continue;
+    }
+    if (std::strncmp(t.name, cfg.name.c_str(), sizeof t.name) == 0) {
+      if (t.asked_request_bytes != cfg.request_bytes || t.limit_bytes != cfg.limit_bytes) {
+        *error = "gpushare: tenant '" + cfg.name + "' in " + path_ + " has request " +
+                 std::to_string(t.asked_request_bytes) + " and limit " + std::to_string(t.limit_bytes) +
+                 "; this process asks for request " + std::to_string(cfg.request_bytes) +
+                 " and limit " + std::to_string(cfg.limit_bytes);
+        return false;
+      }
+      tenant_index_ = i;
+      tenant_ = &t;
+      request_bytes_ = t.request_bytes;
+      limit_bytes_ = t.limit_bytes;
+      best_effort_ = (t.flags & GS_TENANT_BEST_EFFORT) != 0;
+      return true;
+    }
+    const uint64_t used = Load(t.used_bytes) & kUsedMask;
+    sum_requests += t.request_bytes;
+    others_burst += BurstOf(used, t.request_bytes);
+    others_used += used;
+  }
+  if (free_slot < 0) {
+    *error = "gpushare: ledger " + path_ + " has no free tenant slot (" +
+             std::to_string(GS_LEDGER_TENANT_SLOTS) + " tenants share this GPU)";
+    return false;
+  }
+  // The request is held back for the tenant from now on, so it must be neither promised to
+  // another tenant nor taken by their bursts.
+  const uint64_t promised = sum_requests + others_burst;
+  const uint64_t room = usable_bytes_ > promised ? usable_bytes_ - promised : 0;
+  uint64_t request = cfg.request_bytes;
+  uint32_t flags = 0;
+  if (request > room) {
+    const std::string why = "tenant '" + cfg.name + "' asks for request " + std::to_string(request) +
+        " bytes but " + path_ + " can guarantee only " + std::to_string(room) + " (usable " +
+        std::to_string(usable_bytes_) + ", requested by others " + std::to_string(sum_requests) +
+        ", burst by others " + std::to_string(others_burst) + ")";
+    if (!cfg.best_effort) {
+      *error = "gpushare: " + why;
+      return false;
+    }
+    GS_LOG_WARN("gpushare: {}; admitted best-effort with request 0", why);
+    request = 0;
+    flags = GS_TENANT_BEST_EFFORT;
+  }
+  GsLedgerTenant& t = tenants_[free_slot];
+  std::memset(&t, 0, sizeof t);
+  t.flags = flags;
+  t.request_bytes = request;
+  t.limit_bytes = cfg.limit_bytes;
+  t.asked_request_bytes = cfg.request_bytes;
+  t.joined_unix_ns = lf::NowUnixNs();
+  std::memcpy(t.name, cfg.name.data(), cfg.name.size());
+  StoreState(t.state, GS_SLOT_ACTIVE);
+  tenant_index_ = static_cast<uint32_t>(free_slot);
+  tenant_ = &t;
+  request_bytes_ = request;
+  limit_bytes_ = cfg.limit_bytes;
+  best_effort_ = flags != 0;
+  return true;
+}
+
+bool LedgerSession::ClaimProcessSlot(std::string* error) {
+  const CgroupIdentity id = ReadCgroupIdentity();
+  for (uint32_t i = 0; i < GS_LEDGER_PROCESS_SLOTS; ++i) {
+    GsLedgerProcess& p = processes_[i];
+    if (p.state != GS_SLOT_FREE) continue;
+    if (!HoldSlotLock(fd_, lf::ProcessSlotOffset(i), GS_LEDGER_PROCESS_SLOT_BYTES)) continue;
+    const uint64_t generation = p.generation + 1;
+    std::memset(&p, 0, sizeof p);
+    p.tenant_index = tenant_index_;
+    p.generation = generation;
+    p.pid = static_cast<uint32_t>(getpid());
+    p.start_unix_ns = lf::NowUnixNs();
+    std::strncpy(p.container_id, id.container_id.c_str(), sizeof p.container_id - 1);
+    StoreState(p.state, GS_SLOT_ACTIVE);
+    tenant_->process_count += 1;
+    process_index_ = i;
+    process_ = &p;
+    return true;
+  }
+  if (tenant_->process_count == 0) RemoveTenantLocked(tenant_index_);
+  *error = "gpushare: ledger " + path_ + " has no free process slot (" +
+           std::to_string(GS_LEDGER_PROCESS_SLOTS) + " processes share this GPU)";
+  return false;
+}
+
+LedgerSession::~LedgerSession() { Leave(); }
+
+void LedgerSession::Leave() {
+  if (process_ != nullptr) {
+    RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
+    if (guard.held()) {
+      const uint64_t mine = Load(process_->used_bytes);
+      auto used = A(tenant_->used_bytes);
+      uint64_t u = used.load(std::memory_order_relaxed);
+      while (!used.compare_exchange_weak(u, u - (u > mine ? mine : u), std::memory_order_acq_rel)) {
+      }
+      A(process_->used_bytes).store(0, std::memory_order_release);
+      StoreState(process_->state, GS_SLOT_FREE);
+      if (tenant_->process_count > 0) tenant_->process_count -= 1;
+      if (tenant_->process_count == 0) RemoveTenantLocked(tenant_index_);
+    }
+    // Without the lock our slot stays active; once the descriptor closes, the next reaper
+    // sees it unlocked and releases its usage.
+    ReleaseSlotLock(fd_, lf::ProcessSlotOffset(process_index_), GS_LEDGER_PROCESS_SLOT_BYTES);
+  }
+  lf::Unmap(map_);
+  if (fd_ >= 0) close(fd_);
+  map_ = nullptr;
+  fd_ = -1;
+  process_ = nullptr;
+}
+
+void LedgerSession::RemoveTenantLocked(uint32_t index) {
+  GsLedgerTenant& t = tenants_[index];
+  StoreState(t.state, GS_SLOT_FREE);
+  A(t.used_bytes).store(0, std::memory_order_release);
+  t.process_count = 0;
+}
+
+bool LedgerSession::AdjustAtomic(uint64_t bytes, bool add) {
+  auto inflight = A(process_->inflight);
+  auto tenant_used = A(tenant_->used_bytes);
+  auto own = A(process_->used_bytes);
+  inflight.fetch_add(1, std::memory_order_relaxed);
+  uint64_t u = tenant_used.load(std::memory_order_relaxed);
+  uint64_t delta = bytes;
+  if (!add) {  // never below what this process holds: a double free must not wrap
+    const uint64_t mine = own.load(std::memory_order_relaxed);
+    if (delta > mine) delta = mine;
+  }
+  for (;;) {
+    if (u & GS_TENANT_USED_FROZEN) {
+      inflight.fetch_sub(1, std::memory_order_release);
+      return false;
+    }
+    const uint64_t next = add ? u + delta : u - (u > delta ? delta : u);
+    if (tenant_used.compare_exchange_weak(u, next, std::memory_order_acq_rel, std::memory_order_relaxed))
+      break;
+  }
+  if (add) {
+    NotePeak(process_, own.fetch_add(delta, std::memory_order_relaxed) + delta);
+  } else {
+    own.fetch_sub(delta, std::memory_order_relaxed);
+  }
+  inflight.fetch_sub(1, std::memory_order_release);
+  return true;
+}
+
+bool LedgerSession::TryCharge(uint64_t bytes) {
+  // Fast path: within the request, only this tenant's and this process's words are touched.
+  auto inflight = A(process_->inflight);
+  auto tenant_used = A(tenant_->used_bytes);
+  inflight.fetch_add(1, std::memory_order_relaxed);
+  uint64_t u = tenant_used.load(std::memory_order_relaxed);
+  while (bytes <= request_bytes_ && u <= request_bytes_ - bytes) {  // also false when FROZEN
+    if (tenant_used.compare_exchange_weak(u, u + bytes, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+      NotePeak(process_, A(process_->used_bytes).fetch_add(bytes, std::memory_order_relaxed) + bytes);
+      inflight.fetch_sub(1, std::memory_order_release);
+      return true;
+    }
+  }
+  inflight.fetch_sub(1, std::memory_order_release);
+  return TryChargeSlow(bytes);
+}
+
+void LedgerSession::ForceCharge(uint64_t bytes) {
+  if (!AdjustAtomic(bytes, /*add=*/true)) AdjustSlow(bytes, /*add=*/true);
+}
+
+void LedgerSession::Uncharge(uint64_t bytes) {
+  if (!AdjustAtomic(bytes, /*add=*/false)) AdjustSlow(bytes, /*add=*/false);
+}
+
+void LedgerSession::AdjustSlow(uint64_t bytes, bool add) {
+  // The tenant is being recounted: the recount ends before the lock is released.
+  for (;;) {
+    {
+      RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
+      if (AdjustAtomic(bytes, add)) return;
+    }
+    sched_yield();
+  }
+}
+
+ChargeQuery LedgerSession::QueryFor(uint64_t bytes) const {
+  ChargeQuery q;
+  q.bytes = bytes;
+  q.request_bytes = request_bytes_;
+  q.limit_bytes = limit_bytes_;
+  q.usable_bytes = usable_bytes_;
+  for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
+    const GsLedgerTenant& t = tenants_[i];
+    if (LoadState(t.state) != GS_SLOT_ACTIVE) continue;
+    const uint64_t used = Load(t.used_bytes) & kUsedMask;
+    q.sum_request_bytes += t.request_bytes;
+    if (i == tenant_index_) {
+      q.tenant_used_bytes = used;
+    } else {
+      q.others_burst_bytes += BurstOf(used, t.request_bytes);
+      q.others_used_bytes += used;
+    }
+  }
+  return q;
+}
+
+bool LedgerSession::TryChargeSlow(uint64_t bytes) {
+  RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
+  if (!guard.held()) {
+    GS_LOG_ERROR("gpushare: {}: {}; allocation of {} bytes refused", path_, guard.Describe(), bytes);
+    A(tenant_->oom_denials).fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  // Other tenants' bursts only grow under this lock; this tenant's word may still move (its
+  // other processes' fast paths and frees), hence the CAS loop.
+  bool reaped = false;
+  for (;;) {
+    const ChargeQuery q = QueryFor(bytes);
+    const ChargeVerdict verdict = DecideCharge(q);
+    if (verdict == ChargeVerdict::kGrant) {
+      auto tenant_used = A(tenant_->used_bytes);
+      auto inflight = A(process_->inflight);
+      inflight.fetch_add(1, std::memory_order_relaxed);
+      uint64_t expected = q.tenant_used_bytes;
+      const bool ok = tenant_used.compare_exchange_strong(expected, expected + bytes,
+                                                          std::memory_order_acq_rel);
+      if (ok) {
+        NotePeak(process_, A(process_->used_bytes).fetch_add(bytes, std::memory_order_relaxed) + bytes);
+      }
+      inflight.fetch_sub(1, std::memory_order_release);
+      if (ok) return true;
+      continue;
+    }
+    // Before refusing, release what dead co-tenants still hold, then decide again.
+    if (!reaped && ReapLocked(/*all_tenants=*/false) > 0) {
+      reaped = true;
+      continue;
+    }
+    A(tenant_->oom_denials).fetch_add(1, std::memory_order_relaxed);
+    GS_LOG_DEBUG("gpushare: tenant '{}' refused {} bytes: {} (used {}, request {}, limit {})",
+                 tenant_->name, bytes, DescribeVerdict(verdict), q.tenant_used_bytes, request_bytes_,
+                 limit_bytes_);
+    return false;
+  }
+}
+
+uint64_t LedgerSession::tenant_used_bytes() const { return Load(tenant_->used_bytes) & kUsedMask; }
+uint64_t LedgerSession::process_used_bytes() const { return Load(process_->used_bytes); }
+
+uint64_t LedgerSession::available_bytes() const {
+  const ChargeQuery q = QueryFor(0);
+  const uint64_t promised = q.sum_request_bytes + q.others_burst_bytes;
+  const uint64_t pool = usable_bytes_ > promised ? usable_bytes_ - promised : 0;
+  uint64_t cap = request_bytes_ + pool;
+  if (cap > limit_bytes_) cap = limit_bytes_;
+  const uint64_t physical = usable_bytes_ > q.others_used_bytes ? usable_bytes_ - q.others_used_bytes : 0;
+  if (cap > physical) cap = physical;
+  return cap > q.tenant_used_bytes ? cap - q.tenant_used_bytes : 0;
+}
+
+size_t LedgerSession::Reap() {
+  RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
+  if (!guard.held()) return 0;
+  return ReapLocked(/*all_tenants=*/false);
+}
+
+void LedgerSession::RepairLocked() {
+  A(header_->repairs).fetch_add(1, std::memory_order_relaxed);
+  ReapLocked(/*all_tenants=*/true);
+}
+
+size_t LedgerSession::ReapLocked(bool all_tenants) {
+  std::bitset<GS_LEDGER_PROCESS_SLOTS> dead;
+  std::bitset<GS_LEDGER_TENANT_SLOTS> dirty;
+  auto is_dead = [&](uint32_t i) {
+    return i != process_index_ &&
+           ProbeSlot(fd_, lf::ProcessSlotOffset(i), GS_LEDGER_PROCESS_SLOT_BYTES) == Liveness::kDead;
+  };
+  for (uint32_t i = 0; i < GS_LEDGER_PROCESS_SLOTS; ++i) {
+    const GsLedgerProcess& p = processes_[i];
+    if (p.state != GS_SLOT_ACTIVE || p.tenant_index >= GS_LEDGER_TENANT_SLOTS) continue;
+    if (is_dead(i)) {
+      dead.set(i);
+      dirty.set(p.tenant_index);
+    }
+  }
+  for (uint32_t t = 0; t < GS_LEDGER_TENANT_SLOTS; ++t)
+    if (all_tenants && tenants_[t].state == GS_SLOT_ACTIVE) dirty.set(t);
+  size_t reaped = 0;
+  for (uint32_t t = 0; t < GS_LEDGER_TENANT_SLOTS; ++t) {
+    if (!dirty.test(t)) continue;
+    GsLedgerTenant& tenant = tenants_[t];
+    auto tenant_used = A(tenant.used_bytes);
+    const uint64_t before = tenant_used.fetch_or(GS_TENANT_USED_FROZEN, std::memory_order_acq_rel);
+    const auto deadline = std::chrono::steady_clock::now() + kQuiesceTimeout;
+    uint64_t live_sum = 0, dead_sum = 0;
+    uint32_t live = 0;
+    bool quiesced = true;
+    for (uint32_t i = 0; i < GS_LEDGER_PROCESS_SLOTS; ++i) {
+      GsLedgerProcess& p = processes_[i];
+      if (p.state != GS_SLOT_ACTIVE || p.tenant_index != t) continue;
+      // A live process may be inside its pair update; wait it out (or see it die).
+      while (!dead.test(i) && A(p.inflight).load(std::memory_order_acquire) != 0) {
+        if (is_dead(i)) dead.set(i);
+        else if (std::chrono::steady_clock::now() > deadline) { quiesced = false; break; }
+        else sched_yield();
+      }
+      if (dead.test(i)) {
+        dead_sum += Load(p.used_bytes);
+        A(p.used_bytes).store(0, std::memory_order_relaxed);
+        A(p.inflight).store(0, std::memory_order_relaxed);
+        StoreState(p.state, GS_SLOT_FREE);
+        ++reaped;
+        continue;
+      }
+      live_sum += Load(p.used_bytes);
+      ++live;
+    }
+    if (!quiesced) {
+      // A live process stopped mid-update: keep its tenant's word, minus what the dead held.
+      GS_LOG_WARN("gpushare: ledger {}: tenant '{}' not quiescent; releasing dead usage only", path_,
+                  tenant.name);
+      const uint64_t u = before & kUsedMask;
+      live_sum = u > dead_sum ? u - dead_sum : 0;
+    }
+    tenant_used.store(live_sum, std::memory_order_release);
+    tenant.process_count = live;
+    if (tenant.state == GS_SLOT_ACTIVE && live == 0 && !(process_ != nullptr && t == tenant_index_))
+      RemoveTenantLocked(t);
+  }
+  if (reaped > 0) {
+    A(header_->reaped_processes).fetch_add(reaped, std::memory_order_relaxed);
+    GS_LOG_INFO("gpushare: ledger {}: released the usage of {} dead process(es)", path_, reaped);
+  }
+  return reaped;
+}
+
+}  // namespace gpushare::quota

@@ -1,0 +1,244 @@
+#include "quota/ledger_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include "quota/robust_lock.h"
+
+namespace gpushare::quota::ledger_file {
+
+namespace {
+
+std::string Errno(int err) { return std::strerror(err); }
+
+std::string ParentOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+bool NulTerminated(const char* text, size_t size) { return std::memchr(text, '\0', size) != nullptr; }
+
+std::string U64(uint64_t v) { return std::to_string(v); }
+
+void Initialise(void* base, const unsigned char uuid[16], uint64_t total_bytes, uint64_t usable_bytes) {
+  std::memset(base, 0, GS_LEDGER_FILE_BYTES);
+  GsLedgerHeader* h = Header(base);
+  std::memcpy(h->magic, GS_LEDGER_MAGIC, sizeof h->magic);
+  h->abi_version = GS_LEDGER_ABI_VERSION;
+  h->header_bytes = sizeof(GsLedgerHeader);
+  h->tenant_slot_bytes = sizeof(GsLedgerTenant);
+  h->tenant_slot_count = GS_LEDGER_TENANT_SLOTS;
+  h->process_slot_bytes = sizeof(GsLedgerProcess);
+  h->process_slot_count = GS_LEDGER_PROCESS_SLOTS;
+  h->tenant_slots_offset = GS_LEDGER_HEADER_BYTES;
+  h->process_slots_offset = kProcessSlotsOffset;
+  h->file_bytes = GS_LEDGER_FILE_BYTES;
+  h->total_bytes = total_bytes;
+  h->usable_bytes = usable_bytes;
+  std::memcpy(h->uuid, uuid, sizeof h->uuid);
+  h->lock_bytes = GS_LEDGER_LOCK_BYTES;
+  h->created_unix_ns = NowUnixNs();
+}
+
+}  // namespace
+
+uint64_t NowUnixNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void FormatUuid(const uint8_t uuid[16], char (&out)[41]) {
+  const uint8_t* b = uuid;
+  std::snprintf(out, sizeof out,
+                "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                b[14], b[15]);
+}
+
+bool EnsureDir(const std::string& dir, std::string* error) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      *error = "gpushare: ledger directory " + dir + " is unusable: " + Errno(errno);
+      return false;
+    }
+    for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
+      const std::string prefix = at == std::string::npos ? dir : dir.substr(0, at);
+      if (mkdir(prefix.c_str(), 01777) != 0 && errno != EEXIST) {
+        *error = "gpushare: cannot create the ledger directory " + dir + ": " + Errno(errno);
+        return false;
+      }
+      if (at == std::string::npos) break;
+    }
+    chmod(dir.c_str(), 01777);  // past the umask; harmless when another user created it first
+    if (stat(dir.c_str(), &st) != 0) {
+      *error = "gpushare: cannot create the ledger directory " + dir + ": " + Errno(errno);
+      return false;
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    *error = "gpushare: ledger directory " + dir + " is not a directory";
+    return false;
+  }
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    *error = "gpushare: ledger directory " + dir + " is not writable: " + Errno(errno);
+    return false;
+  }
+  return true;
+}
+
+int OpenOrCreate(const std::string& path, const unsigned char uuid[16], uint64_t total_bytes,
+                 uint64_t usable_bytes, std::string* error) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno != ENOENT) {
+      *error = "gpushare: cannot open the ledger " + path + ": " + Errno(errno);
+      return -1;
+    }
+    std::random_device rd;
+    const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+    const int tfd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (tfd < 0) {
+      *error = "gpushare: cannot create a ledger in " + ParentOf(path) + ": " + Errno(errno);
+      return -1;
+    }
+    fchmod(tfd, 0666);  // past the umask: co-tenants run as other users
+    std::string init_error;
+    bool ok = ftruncate(tfd, GS_LEDGER_FILE_BYTES) == 0;
+    if (ok) {
+      void* base = mmap(nullptr, GS_LEDGER_FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
+      ok = base != MAP_FAILED;
+      if (ok) {
+        Initialise(base, uuid, total_bytes, usable_bytes);
+        ok = InitRobustLock(Header(base)->lock, &init_error);
+        __atomic_store_n(&Header(base)->initialized, GS_LEDGER_INITIALIZED, __ATOMIC_RELEASE);
+        munmap(base, GS_LEDGER_FILE_BYTES);
+      }
+    }
+    if (!ok) {
+      const int err = errno;
+      unlink(tmp.c_str());
+      close(tfd);
+      *error = "gpushare: cannot initialise a ledger in " + ParentOf(path) + ": " +
+               (init_error.empty() ? Errno(err) : init_error);
+      return -1;
+    }
+    // Publish: link() fails with EEXIST when a concurrent starter won; then use theirs.
+    int rc = link(tmp.c_str(), path.c_str());
+    int err = errno;
+    if (rc != 0 && (err == EPERM || err == EOPNOTSUPP || err == ENOSYS)) {
+      rc = renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+      err = errno;
+    }
+    unlink(tmp.c_str());
+    if (rc == 0) return tfd;
+    close(tfd);
+    if (err != EEXIST) {
+      *error = "gpushare: cannot create the ledger " + path + ": " + Errno(err);
+      return -1;
+    }
+  }
+  *error = "gpushare: the ledger " + path + " keeps disappearing while being opened";
+  return -1;
+}
+
+std::string CheckHeader(const GsLedgerHeader& h, uint64_t file_bytes) {
+  if (file_bytes < sizeof(GsLedgerHeader))
+    return "truncated: " + U64(file_bytes) + " bytes, a ledger has " + U64(GS_LEDGER_FILE_BYTES);
+  if (std::memcmp(h.magic, GS_LEDGER_MAGIC, sizeof h.magic) != 0)
+    return "not a gpushare ledger (bad magic)";
+  if (h.abi_version != GS_LEDGER_ABI_VERSION)
+    return "ABI version " + U64(h.abi_version) + ", this gpushare reads version " +
+           U64(GS_LEDGER_ABI_VERSION) + " (stop every process using it, then remove it)";
+  if (h.header_bytes != sizeof(GsLedgerHeader) || h.tenant_slot_bytes != sizeof(GsLedgerTenant) ||
+      h.process_slot_bytes != sizeof(GsLedgerProcess) || h.lock_bytes != GS_LEDGER_LOCK_BYTES)
+    return "slot sizes mismatch (header " + U64(h.header_bytes) + ", tenant " +
+           U64(h.tenant_slot_bytes) + ", process " + U64(h.process_slot_bytes) + ")";
+  if (h.tenant_slot_count != GS_LEDGER_TENANT_SLOTS || h.process_slot_count != GS_LEDGER_PROCESS_SLOTS)
+    return "slot counts mismatch (" + U64(h.tenant_slot_count) + " tenants, " +
+           U64(h.process_slot_count) + " processes)";
+  if (h.tenant_slots_offset != GS_LEDGER_HEADER_BYTES || h.process_slots_offset != kProcessSlotsOffset)
+    return "slot offsets mismatch";
+  if (h.file_bytes != GS_LEDGER_FILE_BYTES || file_bytes != GS_LEDGER_FILE_BYTES)
+    return "size mismatch or truncated: the file has " + U64(file_bytes) + " bytes, its header says " +
+           U64(h.file_bytes) + ", a ledger has " + U64(GS_LEDGER_FILE_BYTES);
+  if (h.initialized != GS_LEDGER_INITIALIZED) return "never finished initialising";
+  if (h.usable_bytes == 0 || h.usable_bytes > h.total_bytes)
+    return "totals inconsistent (usable " + U64(h.usable_bytes) + " of total " + U64(h.total_bytes) + ")";
+  return {};
+}
+
+std::string CheckSlots(const void* base) {
+  void* b = const_cast<void*>(base);
+  const GsLedgerHeader& h = *Header(b);
+  const GsLedgerTenant* tenants = Tenants(b);
+  const GsLedgerProcess* processes = Processes(b);
+  uint64_t sum_requests = 0;
+  for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
+    const GsLedgerTenant& t = tenants[i];
+    const std::string where = "tenant slot " + U64(i) + ": ";
+    if (t.state > GS_SLOT_ACTIVE) return where + "bad state " + U64(t.state);
+    if (t.state != GS_SLOT_ACTIVE) continue;
+    if (!NulTerminated(t.name, sizeof t.name)) return where + "name is not NUL-terminated";
+    if (t.name[0] == '\0') return where + "empty name";
+    if (t.request_bytes > t.limit_bytes || t.asked_request_bytes > t.limit_bytes)
+      return where + "request " + U64(t.request_bytes) + " above limit " + U64(t.limit_bytes);
+    if ((t.flags & ~GS_TENANT_BEST_EFFORT) != 0) return where + "unknown flags " + U64(t.flags);
+    sum_requests += t.request_bytes;
+    if (sum_requests > h.usable_bytes)
+      return "totals inconsistent: the requests add up past usable " + U64(h.usable_bytes);
+  }
+  for (uint32_t i = 0; i < GS_LEDGER_PROCESS_SLOTS; ++i) {
+    const GsLedgerProcess& p = processes[i];
+    const std::string where = "process slot " + U64(i) + ": ";
+    if (p.state > GS_SLOT_ACTIVE) return where + "bad state " + U64(p.state);
+    if (p.state != GS_SLOT_ACTIVE) continue;
+    if (p.tenant_index >= GS_LEDGER_TENANT_SLOTS)
+      return where + "tenant index " + U64(p.tenant_index) + " out of range";
+    if (!NulTerminated(p.container_id, sizeof p.container_id))
+      return where + "container id is not NUL-terminated";
+  }
+  return {};
+}
+
+void* MapChecked(int fd, const std::string& path, bool writable, std::string* error) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    *error = "gpushare: cannot stat the ledger " + path + ": " + Errno(errno);
+    return nullptr;
+  }
+  GsLedgerHeader header{};
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size >= sizeof header && pread(fd, &header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    *error = "gpushare: cannot read the ledger " + path + ": " + Errno(errno);
+    return nullptr;
+  }
+  if (std::string why = CheckHeader(header, size); !why.empty()) {
+    *error = "gpushare: refusing the ledger " + path + ": " + why;
+    return nullptr;
+  }
+  void* base = mmap(nullptr, GS_LEDGER_FILE_BYTES, PROT_READ | (writable ? PROT_WRITE : 0),
+                    MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    *error = "gpushare: cannot map the ledger " + path + ": " + Errno(errno);
+    return nullptr;
+  }
+  return base;
+}
+
+void Unmap(void* base) {
+  if (base != nullptr) munmap(base, GS_LEDGER_FILE_BYTES);
+}
+
+}  // namespace gpushare::quota::ledger_file

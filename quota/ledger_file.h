@@ -1,0 +1,49 @@
+// The ledger file itself: its directory, race-free creation, mapping and validation. Internal to
+// quota/ledger.cpp and quota/ledger_snapshot.cpp; everything here refuses rather than trusts.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "gpushare/ledger_abi.h"
+
+namespace gpushare::quota::ledger_file {
+
+// Creates dir (and parents) when missing: 01777 like /tmp, since co-tenants run as different
+// users. False with an error naming dir when it cannot be created or written.
+bool EnsureDir(const std::string& dir, std::string* error);
+
+// Opens path read-write, creating it when absent: the file is initialised under a temporary
+// name and link()ed into place, so concurrent starters agree on one file and nobody ever maps a
+// half-written one. Returns the descriptor (O_CLOEXEC) or -1 with *error.
+int OpenOrCreate(const std::string& path, const unsigned char uuid[16], uint64_t total_bytes,
+                 uint64_t usable_bytes, std::string* error);
+
+// Why a header (read from a file of file_bytes bytes) is refused; empty when it is acceptable.
+std::string CheckHeader(const GsLedgerHeader& header, uint64_t file_bytes);
+// Why the slots are refused; empty when acceptable. `base` is a whole file (GS_LEDGER_FILE_BYTES)
+// whose header passed CheckHeader.
+std::string CheckSlots(const void* base);
+
+// Reads and checks the header of fd, then maps the whole file. nullptr with *error (naming path).
+void* MapChecked(int fd, const std::string& path, bool writable, std::string* error);
+void Unmap(void* base);
+
+inline GsLedgerHeader* Header(void* base) { return static_cast<GsLedgerHeader*>(base); }
+inline GsLedgerTenant* Tenants(void* base) {
+  return reinterpret_cast<GsLedgerTenant*>(static_cast<char*>(base) + GS_LEDGER_HEADER_BYTES);
+}
+inline constexpr off_t kProcessSlotsOffset =
+    GS_LEDGER_HEADER_BYTES + GS_LEDGER_TENANT_SLOTS * GS_LEDGER_TENANT_SLOT_BYTES;
+inline GsLedgerProcess* Processes(void* base) {
+  return reinterpret_cast<GsLedgerProcess*>(static_cast<char*>(base) + kProcessSlotsOffset);
+}
+inline off_t ProcessSlotOffset(uint32_t index) {
+  return kProcessSlotsOffset + static_cast<off_t>(index) * GS_LEDGER_PROCESS_SLOT_BYTES;
+}
+
+void FormatUuid(const uint8_t uuid[16], char (&out)[41]);
+uint64_t NowUnixNs();
+
+}  // namespace gpushare::quota::ledger_file

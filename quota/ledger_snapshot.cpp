@@ -1,0 +1,146 @@
+// Read-only views of ledger files, for gpushare-smi and other tools: no lock is taken (a tool
+// must never stall the tenants), so a snapshot is a consistent-enough copy, re-read when it
+// catches a slot mid-update.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "quota/ledger.h"
+#include "quota/ledger_file.h"
+#include "quota/slot_liveness.h"
+
+namespace gpushare::quota {
+
+namespace lf = ledger_file;
+
+namespace {
+
+bool ReadAll(int fd, std::vector<char>* buf) {
+  size_t done = 0;
+  while (done < buf->size()) {
+    const ssize_t n = pread(fd, buf->data() + done, buf->size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
+  const GsLedgerHeader& h = *lf::Header(base);
+  const GsLedgerTenant* tenants = lf::Tenants(base);
+  const GsLedgerProcess* processes = lf::Processes(base);
+  *out = LedgerSnapshot{};
+  out->path = path;
+  char uuid[41];
+  lf::FormatUuid(h.uuid, uuid);
+  out->uuid = uuid;
+  out->abi_version = h.abi_version;
+  out->total_bytes = h.total_bytes;
+  out->usable_bytes = h.usable_bytes;
+  out->repairs = h.repairs;
+  out->reaped_processes = h.reaped_processes;
+  for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
+    const GsLedgerTenant& t = tenants[i];
+    if (t.state != GS_SLOT_ACTIVE) continue;
+    TenantSnapshot ts;
+    ts.slot = i;
+    ts.name = t.name;
+    ts.request_bytes = t.request_bytes;
+    ts.asked_request_bytes = t.asked_request_bytes;
+    ts.limit_bytes = t.limit_bytes;
+    ts.used_bytes = t.used_bytes & ~GS_TENANT_USED_FROZEN;
+    ts.burst_bytes = BurstOf(ts.used_bytes, ts.request_bytes);
+    ts.oom_denials = t.oom_denials;
+    ts.best_effort = (t.flags & GS_TENANT_BEST_EFFORT) != 0;
+    for (uint32_t j = 0; j < GS_LEDGER_PROCESS_SLOTS; ++j) {
+      const GsLedgerProcess& p = processes[j];
+      if (p.state != GS_SLOT_ACTIVE || p.tenant_index != i) continue;
+      ProcessSnapshot ps;
+      ps.slot = j;
+      ps.pid = p.pid;
+      ps.used_bytes = p.used_bytes;
+      ps.peak_bytes = p.peak_bytes;
+      ps.generation = p.generation;
+      ps.start_unix_ns = p.start_unix_ns;
+      ps.container_id = p.container_id;
+      ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;
+      ts.processes.push_back(std::move(ps));
+    }
+    out->sum_request_bytes += ts.request_bytes;
+    out->sum_used_bytes += ts.used_bytes;
+    out->sum_burst_bytes += ts.burst_bytes;
+    out->tenants.push_back(std::move(ts));
+  }
+  const uint64_t promised = out->sum_request_bytes + out->sum_burst_bytes;
+  out->burst_pool_free_bytes = out->usable_bytes > promised ? out->usable_bytes - promised : 0;
+}
+
+}  // namespace
+
+bool ReadLedger(const std::string& path, LedgerSnapshot* out, std::string* error) {
+  std::string scratch;
+  if (error == nullptr) error = &scratch;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = "gpushare: cannot open the ledger " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  bool ok = false;
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    *error = "gpushare: cannot stat the ledger " + path + ": " + std::strerror(errno);
+  } else {
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    // Read no more than a ledger's worth: a huge foreign file is refused by its header alone.
+    std::vector<char> buf(std::min<uint64_t>(size, GS_LEDGER_FILE_BYTES));
+    for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+      if (!ReadAll(fd, &buf)) {
+        *error = "gpushare: cannot read the ledger " + path + ": truncated or unreadable";
+        break;
+      }
+      GsLedgerHeader header{};
+      if (buf.size() >= sizeof header) std::memcpy(&header, buf.data(), sizeof header);
+      if (std::string why = lf::CheckHeader(header, size); !why.empty()) {
+        *error = "gpushare: refusing the ledger " + path + ": " + why;
+        break;
+      }
+      if (std::string why = lf::CheckSlots(buf.data()); !why.empty()) {
+        *error = "gpushare: refusing the ledger " + path + ": " + why;
+        continue;  // maybe a slot caught mid-update: read again
+      }
+      Fill(buf.data(), fd, path, out);
+      ok = true;
+    }
+  }
+  close(fd);
+  return ok;
+}
+
+std::vector<std::string> ListLedgers(const std::string& dir) {
+  std::vector<std::string> paths;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return paths;
+  static constexpr std::string_view kPrefix = "gpushare-", kSuffix = ".ledger";
+  while (dirent* e = readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name.size() != kPrefix.size() + 32 + kSuffix.size() || !name.starts_with(kPrefix) ||
+        !name.ends_with(kSuffix))
+      continue;
+    const std::string_view hex = name.substr(kPrefix.size(), 32);
+    if (!std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
+      continue;
+    paths.push_back((dir.empty() || dir.back() == '/' ? dir : dir + "/") + std::string(name));
+  }
+  closedir(d);
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+}  // namespace gpushare::quota

@@ -1,0 +1,96 @@
+#include "quota/tenant_identity.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+namespace gpushare::quota {
+
+namespace {
+
+bool IsHex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+
+// The last run of exactly 64 hex digits in `path`, bounded by non-hex characters.
+std::string LastContainerId(std::string_view path) {
+  std::string found;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (!IsHex(path[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < path.size() && IsHex(path[j])) ++j;
+    if (j - i == 64) found = std::string(path.substr(i, 64));
+    i = j;
+  }
+  for (char& c : found) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return found;
+}
+
+// "pod" followed by a UUID whose separators are '-' (cgroupfs) or '_' (systemd).
+std::string PodUid(std::string_view path) {
+  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
+  for (size_t at = path.find("pod"); at != std::string_view::npos; at = path.find("pod", at + 1)) {
+    std::string uid;
+    size_t p = at + 3;
+    bool ok = true;
+    for (int g = 0; g < 5 && ok; ++g) {
+      if (g > 0) {
+        if (p >= path.size() || (path[p] != '-' && path[p] != '_')) ok = false;
+        else uid += '-', ++p;
+      }
+      for (int k = 0; k < kGroups[g] && ok; ++k, ++p) {
+        if (p >= path.size() || !IsHex(path[p])) ok = false;
+        else uid += static_cast<char>(std::tolower(static_cast<unsigned char>(path[p])));
+      }
+    }
+    if (ok && (p == path.size() || !IsHex(path[p]))) return uid;
+  }
+  return {};
+}
+
+}  // namespace
+
+CgroupIdentity ParseCgroupIdentity(std::string_view text) {
+  CgroupIdentity id;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    // hierarchy-ID:controller-list:path; the path may itself contain ':'.
+    const size_t c1 = line.find(':');
+    if (c1 == std::string_view::npos) continue;
+    const size_t c2 = line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) continue;
+    const std::string_view path = line.substr(c2 + 1);
+    if (id.container_id.empty()) id.container_id = LastContainerId(path);
+    if (id.pod_uid.empty() && path.find("kubepods") != std::string_view::npos) id.pod_uid = PodUid(path);
+    if (!id.container_id.empty() && !id.pod_uid.empty()) break;
+  }
+  return id;
+}
+
+CgroupIdentity ReadCgroupIdentity(const std::string& cgroup_file) {
+  std::ifstream in(cgroup_file);
+  if (!in) return {};
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseCgroupIdentity(text.str());
+}
+
+std::string DefaultTenantName(const std::string& cgroup_file) {
+  const CgroupIdentity id = ReadCgroupIdentity(cgroup_file);
+  const std::string short_id = id.container_id.substr(0, 12);
+  if (!id.pod_uid.empty()) return "pod" + id.pod_uid + (short_id.empty() ? "" : "/" + short_id);
+  if (!short_id.empty()) return "ctr-" + short_id;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return "pid-" + std::to_string(getpid()) + "@" + (host[0] != '\0' ? host : "localhost");
+}
+
+}  // namespace gpushare::quota

@@ -1,0 +1,26 @@
+// Who this process is, for the ledger: a default tenant name and the container id recorded in
+// its process slot, both derived from /proc/self/cgroup (GPUSHARE_TENANT, handled by the caller,
+// overrides the name).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace gpushare::quota {
+
+struct CgroupIdentity {
+  std::string pod_uid;       // Kubernetes pod UID (dashes), empty outside kubepods
+  std::string container_id;  // 64 hex (docker, containerd, cri-o), empty if none
+};
+
+// Parses the text of a /proc/<pid>/cgroup file (v1 or v2). Recognises, e.g.
+//   /kubepods/burstable/pod<uid>/<64hex>
+//   /kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid_>.slice/cri-containerd-<64hex>.scope
+//   /system.slice/docker-<64hex>.scope, /docker/<64hex>, .../crio-<64hex>.scope
+CgroupIdentity ParseCgroupIdentity(std::string_view cgroup_text);
+CgroupIdentity ReadCgroupIdentity(const std::string& cgroup_file = "/proc/self/cgroup");
+
+// "pod<uid>/<first 12 hex of the container id>" in Kubernetes, "ctr-<12 hex>" in a plain
+// container, else "pid-<pid>@<hostname>" (a tenant of one process).
+std::string DefaultTenantName(const std::string& cgroup_file = "/proc/self/cgroup");
+
+}  // namespace gpushare::quota

@@ -1,0 +1,50 @@
+// Shared by the ledger tests: a scratch directory, a GPU UUID, and a window into a session's
+// mapping (LedgerSessionTest is the friend quota/ledger.h names for this).
+#pragma once
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "quota/ledger.h"
+
+namespace gpushare::quota {
+
+class LedgerSessionTest {
+ public:
+  static GsLedgerHeader* Header(LedgerSession& s) { return s.header_; }
+  static GsLedgerTenant* Tenant(LedgerSession& s) { return s.tenant_; }
+  static GsLedgerProcess* Process(LedgerSession& s) { return s.process_; }
+};
+
+}  // namespace gpushare::quota
+
+namespace gpushare::quota::testing {
+
+inline constexpr unsigned char kUuid[16] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
+                                            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+inline constexpr uint64_t kMiB = 1ull << 20;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/gpushare-ledger-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string ledger() const { return LedgerPath(path_, kUuid); }
+
+ private:
+  std::string path_;
+};
+
+inline TenantConfig Tenant(const std::string& name, uint64_t request_mib, uint64_t limit_mib,
+                           bool best_effort = false) {
+  return TenantConfig{name, request_mib * kMiB, limit_mib * kMiB, best_effort};
+}
+
+}  // namespace gpushare::quota::testing

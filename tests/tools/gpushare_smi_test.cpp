@@ -1,0 +1,109 @@
+// gpushare-smi against prepared ledgers: JSON that parses and says what the ledger holds, a dead
+// process shown as dead, a corrupt file reported by name (exit 1) without hiding the others.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "quota/ledger.h"
+#include "tests/quota/ledger_test_util.h"
+
+namespace gpushare::quota {
+namespace {
+
+using testing::kMiB;
+using testing::kUuid;
+using testing::Tenant;
+using testing::TempDir;
+
+struct SmiRun {
+  int status = -1;
+  std::string out;
+};
+
+SmiRun Smi(const std::string& args) {
+  SmiRun run;
+  FILE* pipe = popen((std::string(GS_SMI_PATH) + " " + args + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) run.out.append(buf, n);
+  const int status = pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+TEST(GpushareSmi, PrintsLedgersAsJsonAndTable) {
+  TempDir tmp;
+  std::string error;
+  auto alpha = LedgerSession::Open(tmp.path(), kUuid, 100 * kMiB, Tenant("alpha", 40, 80), &error);
+  ASSERT_NE(alpha, nullptr) << error;
+  ASSERT_TRUE(alpha->TryCharge(50 * kMiB));  // 10 MiB of burst
+  const pid_t child = fork();
+  if (child == 0) {
+    auto beta = LedgerSession::Open(tmp.path(), kUuid, 100 * kMiB, Tenant("beta", 20, 20), nullptr);
+    if (beta && beta->TryCharge(5 * kMiB)) raise(SIGKILL);  // left unreaped: shows as dead
+    _exit(2);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  SmiRun run = Smi("--json --ledger-dir " + tmp.path());
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out);
+  ASSERT_EQ(j["ledgers"].size(), 1u);
+  EXPECT_TRUE(j["errors"].empty());
+  const auto& ledger = j["ledgers"][0];
+  EXPECT_EQ(ledger["uuid"], "GPU-12345678-9abc-def0-0123-456789abcdef");
+  EXPECT_EQ(ledger["usable_bytes"], 100 * kMiB);
+  EXPECT_EQ(ledger["sum_request_bytes"], 60 * kMiB);
+  EXPECT_EQ(ledger["burst_pool_free_bytes"], 30 * kMiB);
+  ASSERT_EQ(ledger["tenants"].size(), 2u);
+  const auto& a = ledger["tenants"][0];
+  EXPECT_EQ(a["name"], "alpha");
+  EXPECT_EQ(a["used_bytes"], 50 * kMiB);
+  EXPECT_EQ(a["burst_bytes"], 10 * kMiB);
+  EXPECT_EQ(a["processes"][0]["pid"], getpid());
+  EXPECT_EQ(a["processes"][0]["alive"], true);
+  const auto& b = ledger["tenants"][1];
+  EXPECT_EQ(b["name"], "beta");
+  EXPECT_EQ(b["processes"][0]["pid"], child);
+  EXPECT_EQ(b["processes"][0]["alive"], false);
+  EXPECT_EQ(b["processes"][0]["used_bytes"], 5 * kMiB);
+
+  run = Smi("--ledger-dir=" + tmp.path());
+  EXPECT_EQ(run.status, 0);
+  EXPECT_NE(run.out.find("alpha"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("dead"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("burst pool free 30.0 MiB"), std::string::npos) << run.out;
+
+  // A foreign file beside it is named in the errors; the good ledger is still shown.
+  const std::string bad = tmp.path() + "/gpushare-00000000000000000000000000000000.ledger";
+  std::ofstream(bad) << "this is not a ledger";
+  run = Smi("--json --ledger-dir " + tmp.path());
+  EXPECT_EQ(run.status, 1);
+  const nlohmann::json k = nlohmann::json::parse(run.out);
+  EXPECT_EQ(k["ledgers"].size(), 1u);
+  ASSERT_EQ(k["errors"].size(), 1u);
+  EXPECT_EQ(k["errors"][0]["path"], bad);
+  EXPECT_NE(k["errors"][0]["error"].get<std::string>().find(bad), std::string::npos);
+}
+
+TEST(GpushareSmi, HelpEmptyDirAndBadArguments) {
+  TempDir tmp;
+  EXPECT_EQ(Smi("--help").status, 0);
+  EXPECT_NE(Smi("--help").out.find("--ledger-dir"), std::string::npos);
+  const SmiRun empty = Smi("--json --ledger-dir " + tmp.path() + "/none");
+  EXPECT_EQ(empty.status, 0);
+  EXPECT_TRUE(nlohmann::json::parse(empty.out)["ledgers"].empty());
+  EXPECT_EQ(Smi("--bogus").status, 2);
+}
+
+}  // namespace
+}  // namespace gpushare::quota
