@@ -151,6 +151,9 @@ void TryFamilies(uint64_t bytes) {
       PrintRc("graph_launch_rc", api.cuGraphLaunch(exec, nullptr));
       api.cuStreamSynchronize(nullptr);
       PrintMemInfo("graph");
+      // A graph allocation without a free node outlives the launch until the program frees it.
+      api.cuMemFreeAsync(params.dptr, nullptr);
+      api.cuStreamSynchronize(nullptr);
       api.cuGraphExecDestroy(exec);
       api.cuDeviceGraphMemTrim(dev);
     }

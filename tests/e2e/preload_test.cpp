@@ -6,19 +6,19 @@
 #include <vector>
 
 #include "tests/e2e/client_runner.h"
+#include "tests/e2e/driver_api.h"
 
 namespace {
 
 constexpr long long kMiB = 1ll << 20;
 constexpr long long kGiB = 1ll << 30;
 
-e2e::ClientResult Run(const std::string& mode, const std::string& scenario,
+e2e::ClientResult RunClient(const std::string& mode, const std::string& scenario,
                       std::vector<std::string> env, const std::string& arg = "",
                       const char* client = GS_CLIENT_PATH) {
-  env.push_back("LD_PRELOAD=" GS_PRELOAD_PATH);
-  env.push_back("LD_LIBRARY_PATH=" GS_FAKE_DIR);
-  env.push_back("GPUSHARE_FAKE_DEVICES=16Gi,8Gi");
-  env.push_back("unset:GPUSHARE_MEM_LIMIT");
+  // A clean slate first; the test's own variables after it win.
+  env.insert(env.begin(), {"LD_PRELOAD=" GS_PRELOAD_PATH, "LD_LIBRARY_PATH=" GS_FAKE_DIR,
+                           "GPUSHARE_FAKE_DEVICES=16Gi,8Gi", "unset:GPUSHARE_MEM_LIMIT"});
   std::vector<std::string> argv{client, mode, scenario};
   if (!arg.empty()) argv.push_back(arg);
   return e2e::RunProgram(argv, env);
@@ -27,7 +27,7 @@ e2e::ClientResult Run(const std::string& mode, const std::string& scenario,
 class EveryWay : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryWay, ProgramSeesTheLimitAndCannotPassIt) {
-  const auto r = Run(GetParam(), "fill", {"GPUSHARE_MEM_LIMIT=1Gi"});
+  const auto r = RunClient(GetParam(), "fill", {"GPUSHARE_MEM_LIMIT=1Gi"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.Int("init_rc"), CUDA_SUCCESS);
   EXPECT_EQ(r.Int("device_total"), kGiB);
@@ -40,7 +40,7 @@ TEST_P(EveryWay, ProgramSeesTheLimitAndCannotPassIt) {
 }
 
 TEST_P(EveryWay, NoLimitPassesEverythingThrough) {
-  const auto r = Run(GetParam(), "fill", {});
+  const auto r = RunClient(GetParam(), "fill", {});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.Int("start_total"), 16 * kGiB);
   EXPECT_EQ(r.Int("filled_bytes"), 16 * kGiB);
@@ -48,7 +48,7 @@ TEST_P(EveryWay, NoLimitPassesEverythingThrough) {
 }
 
 TEST_P(EveryWay, EveryAllocationFamilyIsCountedUnderTheLimit) {
-  const auto r = Run(GetParam(), "families", {"GPUSHARE_MEM_LIMIT=1Gi"}, std::to_string(64 * kMiB));
+  const auto r = RunClient(GetParam(), "families", {"GPUSHARE_MEM_LIMIT=1Gi"}, std::to_string(64 * kMiB));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* family : {"pitch_rc", "managed_rc", "async_rc", "vmm_rc", "array_rc",
                              "array3d_rc", "mipmap_rc", "graph_node_rc", "graph_launch_rc"})
@@ -58,7 +58,7 @@ TEST_P(EveryWay, EveryAllocationFamilyIsCountedUnderTheLimit) {
 }
 
 TEST_P(EveryWay, EveryAllocationFamilyIsRefusedPastTheLimit) {
-  const auto r = Run(GetParam(), "families", {"GPUSHARE_MEM_LIMIT=1Gi"}, std::to_string(2 * kGiB));
+  const auto r = RunClient(GetParam(), "families", {"GPUSHARE_MEM_LIMIT=1Gi"}, std::to_string(2 * kGiB));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* family : {"pitch_rc", "managed_rc", "async_rc", "vmm_rc", "array_rc",
                              "array3d_rc", "mipmap_rc", "graph_node_rc"})
@@ -67,7 +67,7 @@ TEST_P(EveryWay, EveryAllocationFamilyIsRefusedPastTheLimit) {
 }
 
 TEST_P(EveryWay, KernelsLaunchThroughTheWrapper) {
-  const auto r = Run(GetParam(), "launch", {"GPUSHARE_MEM_LIMIT=1Gi"});
+  const auto r = RunClient(GetParam(), "launch", {"GPUSHARE_MEM_LIMIT=1Gi"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.Int("kernel_runs"), 10);
 }
@@ -75,20 +75,20 @@ TEST_P(EveryWay, KernelsLaunchThroughTheWrapper) {
 INSTANTIATE_TEST_SUITE_P(Preload, EveryWay, ::testing::Values("link", "dlsym", "gpa"));
 
 TEST(Preload, PerDeviceLimitOverridesTheGlobalOne) {
-  const auto r = Run("gpa", "fill", {"GPUSHARE_MEM_LIMIT=4Gi", "GPUSHARE_MEM_LIMIT_0=512Mi"});
+  const auto r = RunClient("gpa", "fill", {"GPUSHARE_MEM_LIMIT=4Gi", "GPUSHARE_MEM_LIMIT_0=512Mi"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.Int("start_total"), 512 * kMiB);
   EXPECT_EQ(r.Int("filled_bytes"), 512 * kMiB);
 }
 
 TEST(Preload, LimitAbovePhysicalShowsPhysical) {
-  const auto r = Run("gpa", "fill", {"GPUSHARE_MEM_LIMIT=64Gi"});
+  const auto r = RunClient("gpa", "fill", {"GPUSHARE_MEM_LIMIT=64Gi"});
   EXPECT_EQ(r.Int("start_total"), 16 * kGiB);
   EXPECT_EQ(r.Int("filled_bytes"), 16 * kGiB);
 }
 
 TEST(Preload, ContextOverheadCountsAgainstTheLimit) {
-  const auto r = Run("gpa", "context",
+  const auto r = RunClient("gpa", "context",
                      {"GPUSHARE_MEM_LIMIT=1Gi", "GPUSHARE_CONTEXT_OVERHEAD=256Mi",
                       "GPUSHARE_FAKE_CTX_OVERHEAD=256Mi"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -99,12 +99,12 @@ TEST(Preload, ContextOverheadCountsAgainstTheLimit) {
 }
 
 TEST(Preload, ContextThatDoesNotFitIsRefused) {
-  const auto r = Run("gpa", "fill", {"GPUSHARE_MEM_LIMIT=128Mi", "GPUSHARE_CONTEXT_OVERHEAD=256Mi"});
+  const auto r = RunClient("gpa", "fill", {"GPUSHARE_MEM_LIMIT=128Mi", "GPUSHARE_CONTEXT_OVERHEAD=256Mi"});
   EXPECT_EQ(r.Int("retain_rc"), CUDA_ERROR_OUT_OF_MEMORY);
 }
 
 TEST(Preload, ConcurrentAllocationsNeverPassTheLimit) {
-  const auto r = Run("link", "race", {"GPUSHARE_MEM_LIMIT=1Gi"});
+  const auto r = RunClient("link", "race", {"GPUSHARE_MEM_LIMIT=1Gi"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.Int("race_granted"), kGiB);
 }
@@ -113,11 +113,17 @@ class BadValue : public ::testing::TestWithParam<std::pair<std::string, std::str
 
 TEST_P(BadValue, FailsClosedAndNamesTheVariable) {
   const auto& [name, value] = GetParam();
-  const auto r = Run("gpa", "fill", {name + "=" + value});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED) << r.out;
-  EXPECT_EQ(r.Int("filled_bytes"), -1) << "no allocation may run unconstrained";
-  EXPECT_NE(r.err.find(name + "=\"" + value + "\""), std::string::npos) << r.err;
+  const std::string quoted = name + "=\"" + value + "\"";
+  // Linked directly: every call fails, cuInit first.
+  const auto linked = RunClient("link", "fill", {name + "=" + value});
+  ASSERT_EQ(linked.exit_code, 0) << linked.err;
+  EXPECT_EQ(linked.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED) << linked.out;
+  EXPECT_EQ(linked.Int("filled_bytes"), -1) << "no allocation may run unconstrained";
+  EXPECT_NE(linked.err.find(quoted), std::string::npos) << linked.err;
+  // Through cuGetProcAddress (the CUDA runtime's way): no entry point is handed out at all.
+  const auto runtime_way = RunClient("gpa", "fill", {name + "=" + value});
+  EXPECT_EQ(runtime_way.exit_code, 3) << runtime_way.out;
+  EXPECT_NE(runtime_way.err.find(quoted), std::string::npos) << runtime_way.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -131,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
                       std::pair<std::string, std::string>{"GPUSHARE_LOG_LEVEL", "loud"}));
 
 TEST(Preload, LoadsBesideTheProgramsOwnSpdlogAndFmt) {
-  const auto r = Run("link", "fill", {"GPUSHARE_MEM_LIMIT=1Gi", "GPUSHARE_LOG_LEVEL=debug"}, "",
+  const auto r = RunClient("link", "fill", {"GPUSHARE_MEM_LIMIT=1Gi", "GPUSHARE_LOG_LEVEL=debug"}, "",
                      GS_CLIENT_SPDLOG_PATH);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("host spdlog"), std::string::npos) << r.out;

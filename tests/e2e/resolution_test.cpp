@@ -118,6 +118,8 @@ TEST(Resolution, WhatWeDoNotWrapPassesThroughUntouched) {
   EXPECT_FALSE(IsOurs(count, nullptr));
   EXPECT_EQ(count, dlsym(Libcuda(), "cuDeviceGetCount"));
 
+  auto init = reinterpret_cast<PFN_cuInit_v2000>(Ask("cuInit", 13000, 0));
+  ASSERT_EQ(init(0), CUDA_SUCCESS);
   auto get_export_table = reinterpret_cast<PFN_cuGetExportTable_v3000>(Ask("cuGetExportTable", 13000, 0));
   ASSERT_NE(get_export_table, nullptr);
   EXPECT_FALSE(IsOurs(reinterpret_cast<void*>(get_export_table), nullptr));

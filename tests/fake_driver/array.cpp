@@ -46,6 +46,9 @@ uint64_t footprint(const CUDA_ARRAY3D_DESCRIPTOR& d, unsigned levels) {
   if (d.Width == 0 || fb == 0 || (d.NumChannels != 1 && d.NumChannels != 2 && d.NumChannels != 4)) {
     return 0;
   }
+  if (d.Width > kMaxRequest / 16 || d.Height > kMaxRequest / 16 || d.Depth > kMaxRequest / 16) {
+    return 0;
+  }
   const size_t elem = fb * d.NumChannels;
   size_t w = d.Width, h = d.Height, dep = d.Depth;
   uint64_t total = 0;

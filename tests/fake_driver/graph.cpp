@@ -225,6 +225,7 @@ FAKE_API CUresult cuGraphAddMemAllocNode(CUgraphNode* ph, CUgraph graph, const C
   }
   if (!valid_device(params->poolProps.location.id)) return CUDA_ERROR_INVALID_DEVICE;
   if (find_graph(graph) == nullptr || ph == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (params->bytesize > kMaxRequest) return CUDA_ERROR_OUT_OF_MEMORY;
   auto a = std::make_shared<GraphAlloc>();
   a->device = params->poolProps.location.id;
   a->size = params->bytesize;

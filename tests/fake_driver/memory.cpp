@@ -50,6 +50,7 @@ bool range_accessible(uintptr_t addr, size_t n, int prot) {
 namespace {
 
 CUresult alloc_linear(Context* ctx, size_t bytes, RangeKind kind, CUdeviceptr* out) {
+  if (bytes > kMaxRequest) return CUDA_ERROR_OUT_OF_MEMORY;
   if (!phys_charge(ctx->device, bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
   void* p = map_region(bytes, 4096, PROT_READ | PROT_WRITE);
   if (p == nullptr) {

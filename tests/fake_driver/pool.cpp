@@ -90,6 +90,7 @@ void pools_init() {
 }
 
 CUresult pool_alloc(Pool* pool, size_t size, Context* ctx, CUdeviceptr* out) {
+  if (size > kMaxRequest) return CUDA_ERROR_OUT_OF_MEMORY;
   const size_t len = round_up(size, kBlockAlign);
   Chunk* chunk = nullptr;
   size_t off = SIZE_MAX;

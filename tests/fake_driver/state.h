@@ -33,6 +33,8 @@ namespace fakecuda {
 inline constexpr uint64_t kMiB = 1ull << 20;
 inline constexpr uint64_t kGranularity = 2 * kMiB;  // VMM granularity and pool growth unit
 inline constexpr int kDriverVersion = 13000;
+// Requests above this fail with OUT_OF_MEMORY before any rounding can overflow.
+inline constexpr uint64_t kMaxRequest = 1ull << 60;
 
 inline uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 

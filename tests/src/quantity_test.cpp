@@ -15,6 +15,7 @@ TEST(ParseQuantity, AcceptsKubernetesForms) {
   EXPECT_EQ(ParseQuantity("100k"), 100'000ull);
   EXPECT_EQ(ParseQuantity("1Ki"), 1024ull);
   EXPECT_EQ(ParseQuantity("0"), 0ull);
+  EXPECT_EQ(ParseQuantity(".5Ki"), 512ull);
   EXPECT_EQ(ParseQuantity("15Ei"), 15ull << 60);
 }
 
@@ -25,7 +26,7 @@ TEST(ParseQuantity, RoundsFractionsUpToWholeBytes) {
 
 TEST(ParseQuantity, RejectsMalformedValues) {
   for (const char* bad : {"", "8GB?", "-1", "1.5.0Gi", "Gi", "8gi", "8GB", "8 Gi", " 8Gi", "8Gi ",
-                          "1.", ".5Gi", "0x10", "1e", "1e9Gi", "8m", "+1", "nan", "1,5Gi"})
+                          "1.", ".", "0x10", "1e", "1e9Gi", "8m", "+1", "nan", "1,5Gi"})
     EXPECT_FALSE(ParseQuantity(bad).has_value()) << '"' << bad << '"';
 }
 
