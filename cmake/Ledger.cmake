@@ -3,6 +3,7 @@
 target_sources(gpushare_core PRIVATE
   ${PROJECT_SOURCE_DIR}/quota/ledger.cpp
   ${PROJECT_SOURCE_DIR}/quota/ledger_file.cpp
+  ${PROJECT_SOURCE_DIR}/quota/ledger_reap.cpp
   ${PROJECT_SOURCE_DIR}/quota/ledger_snapshot.cpp
   ${PROJECT_SOURCE_DIR}/quota/robust_lock.cpp
   ${PROJECT_SOURCE_DIR}/quota/slot_liveness.cpp

@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -44,6 +45,33 @@ inline off_t ProcessSlotOffset(uint32_t index) {
 }
 
 void FormatUuid(const uint8_t uuid[16], char (&out)[41]);
+
+// Waiting for the ledger lock longer than this means a holder is stopped, not dead.
+inline constexpr int kLockTimeoutMs = 10000;
+// How long a recount waits for a live process to leave its lock-free pair update.
+inline constexpr int kQuiesceTimeoutMs = 1000;
+
+// The mapping's counters are plain uint64_t in the C ABI, updated through atomic_ref.
+constexpr uint64_t kUsedMask = ~GS_TENANT_USED_FROZEN;
+
+static_assert(std::atomic_ref<uint64_t>::is_always_lock_free, "shared counters need 64-bit atomics");
+
+inline std::atomic_ref<uint64_t> A(uint64_t& field) { return std::atomic_ref<uint64_t>(field); }
+inline uint64_t Load(const uint64_t& field) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(field)).load(std::memory_order_acquire);
+}
+inline uint32_t LoadState(const uint32_t& state) {
+  return __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+}
+inline void StoreState(uint32_t& state, uint32_t value) {
+  __atomic_store_n(&state, value, __ATOMIC_RELEASE);
+}
+// Display only: threads of one process may race here, and the highest need not win.
+inline void NotePeak(GsLedgerProcess* p, uint64_t now) {
+  auto peak = A(p->peak_bytes);
+  if (now > peak.load(std::memory_order_relaxed)) peak.store(now, std::memory_order_relaxed);
+}
+
 uint64_t NowUnixNs();
 
 }  // namespace gpushare::quota::ledger_file
