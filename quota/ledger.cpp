@@ -213,6 +213,7 @@ void LedgerSession::Leave() {
   if (process_ != nullptr) {
     RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
     if (guard.held()) {
+      ReapLocked(/*all_tenants=*/false);  // so a tenant left with only dead processes goes too
       const uint64_t mine = Load(process_->used_bytes);
       auto used = A(tenant_->used_bytes);
       uint64_t u = used.load(std::memory_order_relaxed);
