@@ -1,6 +1,7 @@
 // CUDA arrays and mipmapped arrays: charged by an estimate, then by the driver's own figure.
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
+#include "quota/unseen_memory.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
@@ -26,7 +27,7 @@ CUresult CreateCharged(Handle* handle, HandleKind kind, const CUDA_ARRAY3D_DESCR
   const quota::Target t = quota::CurrentTarget();
   if (t.quota == nullptr) return create();
   const uint64_t estimate = quota::EstimateArrayBytes(desc, levels);
-  quota::Charge charge = quota::Charge::Try(t.quota, estimate);
+  quota::Charge charge = quota::ChargeAllocation(*t.quota, estimate);
   if (!charge) return quota::Deny(*t.quota, estimate, "array creation");
   const CUresult rc = create();
   if (rc != CUDA_SUCCESS) return rc;

@@ -1,6 +1,7 @@
 // Synchronous allocations and what the program is told about memory.
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
+#include "quota/unseen_memory.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
@@ -10,7 +11,7 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
   GS_ENSURE_INIT();
   const quota::Target t = quota::CurrentTarget();
   if (t.quota == nullptr) return Real().cuMemAlloc_v2(dptr, bytesize);
-  quota::Charge charge = quota::Charge::Try(t.quota, bytesize);
+  quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAlloc");
   const CUresult rc = Real().cuMemAlloc_v2(dptr, bytesize);
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
@@ -21,7 +22,7 @@ GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigne
   GS_ENSURE_INIT();
   const quota::Target t = quota::CurrentTarget();
   if (t.quota == nullptr) return Real().cuMemAllocManaged(dptr, bytesize, flags);
-  quota::Charge charge = quota::Charge::Try(t.quota, bytesize);
+  quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAllocManaged");
   const CUresult rc = Real().cuMemAllocManaged(dptr, bytesize, flags);
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
@@ -35,7 +36,7 @@ GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t 
   if (t.quota == nullptr)
     return Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
   const uint64_t estimate = quota::EstimatePitchedBytes(WidthInBytes, Height);
-  quota::Charge charge = quota::Charge::Try(t.quota, estimate);
+  quota::Charge charge = quota::ChargeAllocation(*t.quota, estimate);
   if (!charge) return quota::Deny(*t.quota, estimate, "cuMemAllocPitch");
   const CUresult rc = Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
   if (rc != CUDA_SUCCESS) return rc;
@@ -80,7 +81,7 @@ GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size
   if (prop != nullptr && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
     t.quota = quota::QuotaFor(prop->location.id);
   if (t.quota == nullptr) return Real().cuMemCreate(handle, size, prop, flags);
-  quota::Charge charge = quota::Charge::Try(t.quota, size);
+  quota::Charge charge = quota::ChargeAllocation(*t.quota, size);
   if (!charge) return quota::Deny(*t.quota, size, "cuMemCreate");
   const CUresult rc = Real().cuMemCreate(handle, size, prop, flags);
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kVmmHandle, *handle, t, charge);

@@ -34,6 +34,15 @@ void DeviceQuota::Uncharge(uint64_t bytes) {
   }
 }
 
+void DeviceQuota::SetUnseen(uint64_t bytes) {
+  const uint64_t before = unseen_bytes_.exchange(bytes, std::memory_order_relaxed);
+  if (bytes > before) {
+    ForceCharge(bytes - before);
+  } else {
+    Uncharge(before - bytes);
+  }
+}
+
 uint64_t DeviceQuota::visible_total_bytes() const {
   return limit_bytes_ < physical_bytes_ ? limit_bytes_ : physical_bytes_;
 }

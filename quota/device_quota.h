@@ -29,6 +29,10 @@ class DeviceQuota {
   uint64_t visible_total_bytes() const;
   // Headroom left under the limit, never negative.
   uint64_t headroom_bytes() const;
+  // Memory the driver holds for us outside every allocation we see (lazily loaded kernel code,
+  // local memory, context growth): replaces the previous figure in the charge.
+  void SetUnseen(uint64_t bytes);
+  uint64_t unseen_bytes() const { return unseen_bytes_.load(std::memory_order_relaxed); }
   CUdevice ordinal() const { return ordinal_; }
   const CUuuid& uuid() const { return uuid_; }
 
@@ -38,6 +42,7 @@ class DeviceQuota {
   uint64_t physical_bytes_;
   uint64_t limit_bytes_;
   std::atomic<uint64_t> used_bytes_{0};
+  std::atomic<uint64_t> unseen_bytes_{0};
 };
 
 // The quota of a device ordinal, or nullptr when it has no limit. Enumerates the devices on

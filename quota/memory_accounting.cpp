@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "quota/pool_accounting.h"
+#include "quota/unseen_memory.h"
 #include "src/log.h"
 #include "src/real_driver.h"
 
@@ -62,6 +63,7 @@ void Keep(HandleKind kind, uint64_t handle, const Target& target, Charge& charge
 
 void ClampMemInfo(DeviceQuota& quota, size_t* free_bytes, size_t* total_bytes) {
   SyncAllPools();
+  ReconcileUnseen(quota);
   if (GraphMemoryInUse()) SyncGraphMemory(quota);
   if (total_bytes != nullptr) *total_bytes = quota.visible_total_bytes();
   if (free_bytes != nullptr) *free_bytes = std::min<uint64_t>(*free_bytes, quota.headroom_bytes());

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "quota/unseen_memory.h"
 #include "src/log.h"
 #include "src/real_driver.h"
 
@@ -57,12 +58,10 @@ Charge ReservePoolGrowth(DeviceQuota& quota, CUmemoryPool pool, uint64_t bytes) 
   Pools& pools = ThePools();
   std::lock_guard lock(pools.mu);
   SyncLocked(pools, quota, pool);
-  const uint64_t reserved = PoolAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT);
+  const uint64_t reserved = pools.charges[pool].charged_bytes;
   const uint64_t used = PoolAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT);
   const uint64_t idle = reserved > used ? reserved - used : 0;
-  const uint64_t growth = bytes > idle ? bytes - idle : 0;
-  if (growth == 0) return Charge::Try(&quota, 0);
-  return Charge::Try(&quota, growth);
+  return ChargeAllocation(quota, bytes > idle ? bytes - idle : 0);
 }
 
 void SyncPool(DeviceQuota& quota, CUmemoryPool pool) {
