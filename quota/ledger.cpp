@@ -272,6 +272,7 @@ bool LedgerSession::AdjustAtomic(uint64_t bytes, bool add) {
 }
 
 bool LedgerSession::TryCharge(uint64_t bytes) {
+  if (bytes == 0) return true;
   // Fast path: within the request, only this tenant's and this process's words are touched.
   auto inflight = A(process_->inflight);
   auto tenant_used = A(tenant_->used_bytes);
@@ -298,6 +299,7 @@ void LedgerSession::Uncharge(uint64_t bytes) {
 }
 
 void LedgerSession::AdjustSlow(uint64_t bytes, bool add) {
+  const ErrnoKeeper keep_errno;
   // The tenant is being recounted: the recount ends before the lock is released.
   for (;;) {
     {
@@ -330,6 +332,7 @@ ChargeQuery LedgerSession::QueryFor(uint64_t bytes) const {
 }
 
 bool LedgerSession::TryChargeSlow(uint64_t bytes) {
+  const ErrnoKeeper keep_errno;
   RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
   if (!guard.held()) {
     GS_LOG_ERROR("gpushare: {}: {}; allocation of {} bytes refused", path_, guard.Describe(), bytes);

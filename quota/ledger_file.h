@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <string>
 
@@ -50,6 +51,18 @@ void FormatUuid(const uint8_t uuid[16], char (&out)[41]);
 inline constexpr int kLockTimeoutMs = 10000;
 // How long a recount waits for a live process to leave its lock-free pair update.
 inline constexpr int kQuiesceTimeoutMs = 1000;
+
+// Slow paths make syscalls; the intercepted caller's errno survives them.
+class ErrnoKeeper {
+ public:
+  ErrnoKeeper() : saved_(errno) {}
+  ~ErrnoKeeper() { errno = saved_; }
+  ErrnoKeeper(const ErrnoKeeper&) = delete;
+  ErrnoKeeper& operator=(const ErrnoKeeper&) = delete;
+
+ private:
+  int saved_;
+};
 
 // The mapping's counters are plain uint64_t in the C ABI, updated through atomic_ref.
 constexpr uint64_t kUsedMask = ~GS_TENANT_USED_FROZEN;

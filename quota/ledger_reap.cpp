@@ -17,6 +17,7 @@ namespace lf = ledger_file;
 using namespace ledger_file;
 
 size_t LedgerSession::Reap() {
+  const ErrnoKeeper keep_errno;
   RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
   if (!guard.held()) return 0;
   return ReapLocked(/*all_tenants=*/false);
