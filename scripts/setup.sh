@@ -25,4 +25,6 @@ fi
 
 build=${GPUSHARE_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${GPUSHARE_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j "$(nproc)"
+targets=()
+for t in ${GPUSHARE_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$(nproc)" "${targets[@]}"

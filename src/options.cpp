@@ -27,9 +27,14 @@ std::optional<uint64_t> PerDeviceBytes::Value::For(int index) const {
 }
 
 bool LogLevel::Parse(std::string_view text, Value& out) {
-  out = spdlog::level::from_str(std::string(text));
-  // from_str maps anything unknown to off; only "off" itself may mean off.
-  return out != spdlog::level::off || text == "off";
+  static constexpr std::string_view kNames[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (size_t i = 0; i < std::size(kNames); ++i) {
+    if (text == kNames[i]) {
+      out = static_cast<Value>(i);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace option_kind

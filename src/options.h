@@ -3,8 +3,6 @@
 // How to add an option: add a row to options.inc with a kind below (or a new kind: a struct with
 // `Value`, `Parse(text, value) -> bool`, and `kAccepted`, the examples quoted in errors).
 #pragma once
-#include <spdlog/common.h>
-
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -12,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "src/log.h"
 
 namespace gpushare {
 
@@ -42,7 +42,7 @@ struct PerDeviceBytes {
 };
 
 struct LogLevel {
-  using Value = spdlog::level::level_enum;
+  using Value = gpushare::LogLevel;
   static constexpr std::string_view kAccepted = "trace, debug, info, warn, error, off";
   static bool Parse(std::string_view text, Value& out);
 };

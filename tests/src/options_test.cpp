@@ -20,7 +20,7 @@ TEST(Options, DefaultsWhenNothingIsSet) {
   EXPECT_TRUE(o.errors.empty());
   EXPECT_FALSE(o.mem_limit.For(0).has_value());
   EXPECT_FALSE(o.context_overhead.has_value()) << "auto";
-  EXPECT_EQ(o.log_level, spdlog::level::warn);
+  EXPECT_EQ(o.log_level, LogLevel::kWarn);
 }
 
 TEST(Options, PerDeviceLimitOverridesTheGlobalOne) {
@@ -52,7 +52,7 @@ TEST(Options, EveryMalformedValueIsReportedWithItsName) {
 
 TEST(Options, LogLevelOffIsAcceptedOnlyAsOff) {
   EXPECT_TRUE(Parse({{"GPUSHARE_LOG_LEVEL", "off"}}).errors.empty());
-  EXPECT_EQ(Parse({{"GPUSHARE_LOG_LEVEL", "debug"}}).log_level, spdlog::level::debug);
+  EXPECT_EQ(Parse({{"GPUSHARE_LOG_LEVEL", "debug"}}).log_level, LogLevel::kDebug);
 }
 
 TEST(Options, ContextOverheadTakesAQuantityOrAuto) {
