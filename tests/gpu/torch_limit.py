@@ -4,9 +4,15 @@
 Usage:
   torch_limit.py LIMIT_BYTES                 full check (run under LD_PRELOAD + GPUSHARE_MEM_LIMIT)
   torch_limit.py LIMIT_BYTES --info          print what torch sees (baseline, no preload), exit 0
-  torch_limit.py LIMIT_BYTES --hold FILE     fill memory to just under the limit, print
-                                             "HOLDING pid=N bytes=B", wait until FILE exists
+  torch_limit.py LIMIT_BYTES --hold FILE     warm up (run the kernels used later, synchronize),
+                                             then fill memory to just under the limit (64 MiB,
+                                             then 2 MiB steps), write every chunk, print
+                                             "HOLDING pid=N bytes=B ...", wait until FILE exists
                                              (at most 120 s), exit
+  torch_limit.py LIMIT_BYTES --hold-cold FILE
+                                             the same without the warm-up: the fill happens
+                                             before the first kernel, so lazily loaded kernel
+                                             code lands on top of the full limit (informational)
   torch_limit.py 0 --bad                     malformed GPUSHARE_MEM_LIMIT: expect
                                              torch.cuda.is_available() False or the first CUDA
                                              op to raise
@@ -14,6 +20,7 @@ Usage:
 Prints "CHECK PASS|FAIL name: detail" lines and a final "SUMMARY: ..." line; exits 0 iff every
 expectation held. Run with PYTHONUNBUFFERED=1.
 """
+import gc
 import os
 import sys
 import time
@@ -94,35 +101,105 @@ def mode_info(limit):
 
 
 def fill_until_oom(torch, oom_type, chunks, step):
-    """Allocate `step`-byte tensors into `chunks` until OOM; returns (bytes, exception)."""
+    """Allocate `step`-byte tensors into `chunks` until OOM; returns (bytes, exception).
+
+    The exception is returned without its traceback: the traceback would keep this frame, and
+    with it `chunks`, alive in the caller for as long as the exception is referenced, so that
+    `del chunks` + empty_cache() would free nothing.
+    """
     got = 0
     while got <= (1 << 40):  # safety bound
         try:
             chunks.append(torch.empty(step, dtype=torch.uint8, device="cuda"))
             got += step
-        except oom_type as e:
-            return got, e
-        except Exception as e:  # noqa: BLE001 - the wrong exception type
-            return got, e
+        except Exception as e:  # noqa: BLE001 - OOM, or the wrong exception type (caller checks)
+            return got, e.with_traceback(None)
     return got, None
 
 
-def mode_hold(limit, release_file):
+def release(torch, chunks):
+    """Free what a fill holds: empty the list itself (other references to it, e.g. an exception's
+    traceback frame, then hold nothing), collect, return cached blocks to the driver."""
+    chunks.clear()
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.synchronize()
+
+
+def smi_used_mib():
+    """This process's used_memory per nvidia-smi (MiB), or the only listed app's when the PID
+    namespace hides ours; None if unavailable."""
+    import subprocess
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                              "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=15).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = []
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            rows.append((int(parts[0]), int(parts[1])))
+    for pid, used in rows:
+        if pid == os.getpid():
+            return used
+    return rows[0][1] if len(rows) == 1 else None
+
+
+def stage(torch, variant, name):
+    """Print what the limit view (mem_get_info) and nvidia-smi say at this point, and the gap
+    between them: memory the driver took that gpushare's mem_get_info does not show."""
+    free, total = torch.cuda.mem_get_info()
+    used_view = (total - free) / MiB
+    smi = smi_used_mib()
+    gap = f"{smi - used_view:.0f}" if smi is not None else "?"
+    print(f"STAGE {variant} {name}: mem_get_info free={free} ({mib(free)}) total={total} "
+          f"used_view={used_view:.0f}MiB nvidia_smi_used={smi if smi is not None else '?'}MiB "
+          f"gap={gap}MiB reserved={mib(torch.cuda.memory_reserved())}", flush=True)
+    return free
+
+
+def warm_up(torch):
+    """Run the kernels used later (uint8 fill, a small reduction) and synchronize, as a server does
+    before sizing its caches from mem_get_info: with CUDA_MODULE_LOADING=LAZY their code is put in
+    device memory at first launch. Returns the sum (to use it)."""
+    w = torch.ones(MiB, dtype=torch.uint8, device="cuda")
+    w.fill_(1)
+    total = int(w[:4096].sum().item())
+    torch.cuda.synchronize()
+    del w
+    torch.cuda.empty_cache()
+    torch.cuda.synchronize()
+    return total
+
+
+def mode_hold(limit, release_file, warm):
     import torch
     oom_type = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
     torch.cuda.init()
+    variant = "warm" if warm else "cold"
+    if warm:
+        s = warm_up(torch)
+        print(f"hold[{variant}]: warm-up done (uint8 fill + sum = {s}, synchronized) before the fill")
+    else:
+        print(f"hold[{variant}]: no warm-up: the fill happens before the first kernel (informational)")
+    stage(torch, variant, "before_fill")
     chunks = []
     got = 0
     for step in (64 * MiB, 2 * MiB):
         g, e = fill_until_oom(torch, oom_type, chunks, step)
         got += g
-        print(f"hold: +{mib(g)} in {mib(step)} chunks, stopped with {first_line(e) if e else None}")
+        print(f"hold[{variant}]: +{mib(g)} in {mib(step)} chunks, stopped with {first_line(e) if e else None}")
+        e = None
+    free_f = stage(torch, variant, "after_fill")
     for c in chunks:
         c.fill_(1)
     torch.cuda.synchronize()
+    stage(torch, variant, "after_write")
     free, total = torch.cuda.mem_get_info()
-    print(f"HOLDING pid={os.getpid()} bytes={got} reserved={torch.cuda.memory_reserved()} "
-          f"free={free} total={total}", flush=True)
+    print(f"HOLDING pid={os.getpid()} bytes={got} variant={variant} reserved={torch.cuda.memory_reserved()} "
+          f"free_after_fill={free_f} free={free} total={total}", flush=True)
     deadline = time.time() + 120
     while not os.path.exists(release_file) and time.time() < deadline:
         time.sleep(0.1)
@@ -192,19 +269,22 @@ def mode_check(limit):
     got, err = fill_until_oom(torch, oom_type, chunks, STEP)
     free_peak, _ = torch.cuda.mem_get_info()
     reserved_peak = torch.cuda.memory_reserved()
+    err_name = type(err).__name__ if err else None
     print(f"256 MiB steps: got {got} ({mib(got)}), reserved {mib(reserved_peak)}, "
           f"free at peak {mib(free_peak)}, stopped with {first_line(err) if err else None}")
-    check(isinstance(err, oom_type), "steps_oom_error",
-          f"stopped with {type(err).__name__ if err else None}")
+    check(isinstance(err, oom_type), "steps_oom_error", f"stopped with {err_name}")
     check(got <= limit, "steps_le_limit", f"got={mib(got)} limit={mib(limit)}")
     check(got + STEP + 128 * MiB >= free_b, "steps_reach_free",
           f"got={mib(got)} free before fill={mib(free_b)}")
 
-    # Survives: free, then allocate again.
+    # Survives: free, then allocate again. Drop the exception first (and the list's contents,
+    # whoever else refers to the list): a live traceback would keep the tensors allocated.
+    err = None
+    release(torch, chunks)
     del chunks
-    torch.cuda.empty_cache()
-    torch.cuda.synchronize()
     free1, _ = torch.cuda.mem_get_info()
+    print(f"after freeing the fill (chunks cleared, exception dropped, empty_cache): free {mib(free1)}, "
+          f"reserved {mib(torch.cuda.memory_reserved())}")
     try:
         z = torch.ones(1024 * MiB, dtype=torch.uint8, device="cuda")
         torch.cuda.synchronize()
@@ -219,7 +299,7 @@ def mode_check(limit):
 
     summary(f"total={mib(total0)} props_total={mib(props.total_memory)} free0={mib(free0)} "
             f"free_before_fill={mib(free_b)} "
-            f"got={mib(got)} err={type(err).__name__ if err else None}")
+            f"got={mib(got)} err={err_name} free_after_release={mib(free1)}")
     return 0 if not failed else 1
 
 
@@ -233,8 +313,8 @@ def main():
         return mode_bad()
     if args[:1] == ["--info"]:
         return mode_info(limit)
-    if args[:1] == ["--hold"] and len(args) >= 2:
-        return mode_hold(limit, args[1])
+    if args[:1] in (["--hold"], ["--hold-cold"]) and len(args) >= 2:
+        return mode_hold(limit, args[1], warm=args[0] == "--hold")
     return mode_check(limit)
 
 
