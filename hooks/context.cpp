@@ -3,13 +3,18 @@
 // when it dies.
 #include "hooks/export.h"
 #include "quota/context_lifecycle.h"
+#include "quota/device_quota.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
 
+// Joins the ledger of every device with a quota: a tenant that cannot be admitted fails here,
+// at start, rather than at its first allocation.
 GS_EXPORT CUresult cuInit(unsigned int flags) {
   GS_ENSURE_INIT();
-  return Real().cuInit(flags);
+  const CUresult rc = Real().cuInit(flags);
+  if (rc == CUDA_SUCCESS && !quota::AllDevicesAdmitted()) return CUDA_ERROR_NOT_PERMITTED;
+  return rc;
 }
 
 GS_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {

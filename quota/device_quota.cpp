@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "quota/tenant_identity.h"
 #include "src/log.h"
 #include "src/options.h"
 #include "src/real_driver.h"
@@ -13,26 +14,12 @@
 namespace gpushare::quota {
 
 DeviceQuota::DeviceQuota(CUdevice ordinal, const CUuuid& uuid, uint64_t physical_bytes,
-                         uint64_t limit_bytes)
-    : ordinal_(ordinal), uuid_(uuid), physical_bytes_(physical_bytes), limit_bytes_(limit_bytes) {}
-
-bool DeviceQuota::TryCharge(uint64_t bytes) {
-  uint64_t used = used_bytes_.load(std::memory_order_relaxed);
-  do {
-    if (bytes > limit_bytes_ || used > limit_bytes_ - bytes) return false;
-  } while (!used_bytes_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
-  return true;
-}
-
-void DeviceQuota::ForceCharge(uint64_t bytes) { used_bytes_.fetch_add(bytes, std::memory_order_relaxed); }
-
-void DeviceQuota::Uncharge(uint64_t bytes) {
-  uint64_t used = used_bytes_.load(std::memory_order_relaxed);
-  // Saturate rather than wrap if a free is ever counted twice.
-  while (!used_bytes_.compare_exchange_weak(used, used >= bytes ? used - bytes : 0,
-                                            std::memory_order_relaxed)) {
-  }
-}
+                         std::unique_ptr<LedgerSession> session, bool show_request_as_total)
+    : ordinal_(ordinal),
+      uuid_(uuid),
+      physical_bytes_(physical_bytes),
+      session_(std::move(session)),
+      show_request_as_total_(show_request_as_total) {}
 
 void DeviceQuota::SetUnseen(uint64_t bytes) {
   const uint64_t before = unseen_bytes_.exchange(bytes, std::memory_order_relaxed);
@@ -44,12 +31,8 @@ void DeviceQuota::SetUnseen(uint64_t bytes) {
 }
 
 uint64_t DeviceQuota::visible_total_bytes() const {
-  return limit_bytes_ < physical_bytes_ ? limit_bytes_ : physical_bytes_;
-}
-
-uint64_t DeviceQuota::headroom_bytes() const {
-  const uint64_t used = used_bytes();
-  return used < limit_bytes_ ? limit_bytes_ - used : 0;
+  const uint64_t quota = show_request_as_total_ ? request_bytes() : limit_bytes();
+  return quota < physical_bytes_ ? quota : physical_bytes_;
 }
 
 void FormatUuid(const CUuuid& uuid, char (&out)[41]) {
@@ -64,12 +47,26 @@ namespace {
 
 struct Registry {
   std::array<std::unique_ptr<DeviceQuota>, kMaxDevices> quotas;
-  bool any_limit = false;
+  bool all_admitted = true;
 };
 
+// Leaked: CUDA frees memory from exit handlers, after static destructors would have run. At
+// exit the kernel drops this process's liveness lock and co-tenants reap what it held.
 Registry& TheRegistry() {
-  static Registry registry;
-  return registry;
+  static Registry* registry = new Registry;
+  return *registry;
+}
+
+std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_t physical,
+                                          std::string* error) {
+  const Options& o = Opts();
+  TenantConfig tenant;
+  tenant.name = o.tenant.empty() ? DefaultTenantName() : o.tenant;
+  tenant.request_bytes = *o.RequestFor(index);
+  tenant.limit_bytes = *o.LimitFor(index);
+  tenant.best_effort = o.best_effort;
+  return LedgerSession::Open(o.ledger_dir, reinterpret_cast<const unsigned char*>(uuid.bytes),
+                             physical, tenant, error, physical);
 }
 
 void Enumerate() {
@@ -79,24 +76,30 @@ void Enumerate() {
   int count = 0;
   if (real.cuDeviceGetCount(&count) != CUDA_SUCCESS) return;
   for (int i = 0; i < count && i < kMaxDevices; ++i) {
-    const std::optional<uint64_t> limit = Opts().mem_limit.For(i);
-    if (!limit) continue;
+    if (!Opts().LimitFor(i)) continue;
     CUdevice dev = 0;
     CUuuid uuid{};
     size_t total = 0;
+    std::string error;
+    std::unique_ptr<LedgerSession> session;
     if (real.cuDeviceGet(&dev, i) != CUDA_SUCCESS || real.cuDeviceGetUuid_v2(&uuid, dev) != CUDA_SUCCESS ||
         real.cuDeviceTotalMem_v2(&total, dev) != CUDA_SUCCESS) {
-      // Fail closed: a limit we cannot tie to a device denies every allocation on it.
-      GS_LOG_ERROR("device {}: cannot read its identity; all allocations on it are refused", i);
-      reg.quotas[i] = std::make_unique<DeviceQuota>(dev, uuid, total, 0);
-      reg.any_limit = true;
-      continue;
+      error = "cannot read the device's identity";
+    } else {
+      session = JoinLedger(i, uuid, total, &error);
     }
-    reg.quotas[i] = std::make_unique<DeviceQuota>(dev, uuid, total, *limit);
-    reg.any_limit = true;
     char name[41];
     FormatUuid(uuid, name);
-    GS_LOG_INFO("device {} ({}): limit {} of {} bytes", i, name, *limit, total);
+    if (session == nullptr) {
+      // Fail closed: a quota we cannot keep denies every allocation, and cuInit fails.
+      fmt::print(stderr, "gpushare: device {} ({}): {}; CUDA calls will fail\n", i, name, error);
+      reg.all_admitted = false;
+    } else {
+      GS_LOG_INFO("device {} ({}): tenant request {} limit {} of {} bytes, ledger {}", i, name,
+                  session->request_bytes(), session->limit_bytes(), total, session->path());
+    }
+    reg.quotas[i] = std::make_unique<DeviceQuota>(
+        dev, uuid, total, std::move(session), Opts().meminfo_total == option_kind::MeminfoTotalValue::kRequest);
   }
 }
 
@@ -119,6 +122,6 @@ DeviceQuota* CurrentQuota() {
   return QuotaFor(dev);
 }
 
-bool AnyLimit() { return Devices().any_limit; }
+bool AllDevicesAdmitted() { return Devices().all_admitted; }
 
 }  // namespace gpushare::quota

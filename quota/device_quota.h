@@ -1,58 +1,76 @@
-// Per-device memory quota of this process: the limit and what is charged against it.
+// A tenant's memory quota on one device, as this process holds it: the tenant's request and
+// limit, kept in the node's ledger for that GPU (quota/ledger.h), which every process of every
+// tenant shares.
 //
-// How to charge a new kind of allocation: take a Charge (quota/charge.h) for the bytes before
-// calling the driver, Keep() it and record it in the AllocationTable once the driver succeeds,
-// and Uncharge on the matching free. Devices without a limit have no DeviceQuota (nullptr):
-// hooks then pass through untouched.
+// How to charge a new kind of allocation: take a Charge (quota/charge.h, or ChargeAllocation in
+// quota/unseen_memory.h) before calling the driver, Keep() it and record it in the
+// AllocationTable once the driver succeeds, and Uncharge on the matching free. Devices without a
+// request or limit have no DeviceQuota (nullptr): hooks then pass through untouched.
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
+#include "quota/ledger.h"
 #include "src/cuda_api.h"
 
 namespace gpushare::quota {
 
 class DeviceQuota {
  public:
-  DeviceQuota(CUdevice ordinal, const CUuuid& uuid, uint64_t physical_bytes, uint64_t limit_bytes);
+  // session == nullptr: the tenant was refused on this device; every charge is denied.
+  DeviceQuota(CUdevice ordinal, const CUuuid& uuid, uint64_t physical_bytes,
+              std::unique_ptr<LedgerSession> session, bool show_request_as_total);
 
-  // Atomic check-and-add: false (and nothing charged) when bytes would pass the limit.
-  bool TryCharge(uint64_t bytes);
+  // Check and reserve as one step, across every process of every tenant on this GPU.
+  bool TryCharge(uint64_t bytes) { return session_ != nullptr && session_->TryCharge(bytes); }
   // For memory the driver has already handed out (a pool grew): charged even past the limit.
-  void ForceCharge(uint64_t bytes);
-  void Uncharge(uint64_t bytes);
+  void ForceCharge(uint64_t bytes) {
+    if (session_ != nullptr) session_->ForceCharge(bytes);
+  }
+  void Uncharge(uint64_t bytes) {
+    if (session_ != nullptr) session_->Uncharge(bytes);
+  }
 
-  uint64_t used_bytes() const { return used_bytes_.load(std::memory_order_relaxed); }
-  uint64_t limit_bytes() const { return limit_bytes_; }
+  // The tenant's use, all its processes together.
+  uint64_t used_bytes() const { return session_ != nullptr ? session_->tenant_used_bytes() : 0; }
+  // This process's part of it.
+  uint64_t process_used_bytes() const { return session_ != nullptr ? session_->process_used_bytes() : 0; }
+  uint64_t limit_bytes() const { return session_ != nullptr ? session_->limit_bytes() : 0; }
+  uint64_t request_bytes() const { return session_ != nullptr ? session_->request_bytes() : 0; }
   uint64_t physical_bytes() const { return physical_bytes_; }
-  // What the program is shown: min(limit, physical).
+  // What the program is shown as total: min(limit, physical), or the request when configured so.
   uint64_t visible_total_bytes() const;
-  // Headroom left under the limit, never negative.
-  uint64_t headroom_bytes() const;
-  // Memory the driver holds for us outside every allocation we see (lazily loaded kernel code,
-  // local memory, context growth): replaces the previous figure in the charge.
+  // What the tenant could allocate now: under its limit, and within its request or the free
+  // burst pool. Never negative.
+  uint64_t headroom_bytes() const { return session_ != nullptr ? session_->available_bytes() : 0; }
+
+  // Memory the driver holds for this process outside every allocation we see (lazily loaded
+  // kernel code, local memory, context growth): replaces the previous figure in the charge.
   void SetUnseen(uint64_t bytes);
   uint64_t unseen_bytes() const { return unseen_bytes_.load(std::memory_order_relaxed); }
   CUdevice ordinal() const { return ordinal_; }
   const CUuuid& uuid() const { return uuid_; }
+  bool refused() const { return session_ == nullptr; }
 
  private:
   CUdevice ordinal_;
   CUuuid uuid_;
   uint64_t physical_bytes_;
-  uint64_t limit_bytes_;
-  std::atomic<uint64_t> used_bytes_{0};
+  std::unique_ptr<LedgerSession> session_;
+  bool show_request_as_total_;
   std::atomic<uint64_t> unseen_bytes_{0};
 };
 
-// The quota of a device ordinal, or nullptr when it has no limit. Enumerates the devices on
-// first use (after the driver's cuInit); identity is the device UUID.
+// The quota of a device ordinal, or nullptr when it has no request or limit. Enumerates the
+// devices and joins their ledgers on first use (after the driver's cuInit).
 DeviceQuota* QuotaFor(CUdevice ordinal);
-// The quota of the calling thread's current context's device; nullptr with no context or limit.
+// The quota of the calling thread's current context's device; nullptr with no context or quota.
 DeviceQuota* CurrentQuota();
-// True when any device has a limit; false means every hook passes through.
-bool AnyLimit();
-// Calls fn(quota) for every limited device.
+// False when this process was refused on some device (its request cannot be guaranteed, or
+// the ledger cannot be used): cuInit then fails, with the reason on stderr.
+bool AllDevicesAdmitted();
+// Calls fn(quota) for every device with a quota.
 template <typename Fn>
 void ForEachQuota(Fn&& fn) {
   for (CUdevice d = 0; d < 64; ++d)

@@ -65,8 +65,10 @@ void ClampMemInfo(DeviceQuota& quota, size_t* free_bytes, size_t* total_bytes) {
   SyncAllPools();
   ReconcileUnseen(quota);
   if (GraphMemoryInUse()) SyncGraphMemory(quota);
-  if (total_bytes != nullptr) *total_bytes = quota.visible_total_bytes();
-  if (free_bytes != nullptr) *free_bytes = std::min<uint64_t>(*free_bytes, quota.headroom_bytes());
+  const uint64_t total = quota.visible_total_bytes();
+  if (total_bytes != nullptr) *total_bytes = total;
+  if (free_bytes != nullptr)
+    *free_bytes = std::min<uint64_t>({*free_bytes, quota.headroom_bytes(), total});
 }
 
 uint64_t EstimateArrayBytes(const CUDA_ARRAY3D_DESCRIPTOR& desc, unsigned int mip_levels) {

@@ -28,7 +28,8 @@ void ReconcileUnseen(DeviceQuota& quota) {
   std::lock_guard lock(mu);
   uint64_t process_used = 0;
   if (NvmlProcessUsedBytes(uuid, static_cast<unsigned int>(getpid()), process_used)) {
-    const uint64_t seen = quota.used_bytes() - std::min(quota.used_bytes(), quota.unseen_bytes());
+    const uint64_t charged = quota.process_used_bytes();
+    const uint64_t seen = charged - std::min(charged, quota.unseen_bytes());
     const uint64_t unseen = process_used > seen ? process_used - seen : 0;
     if (unseen != quota.unseen_bytes())
       GS_LOG_DEBUG("device {}: driver holds {} bytes beyond our allocations", quota.ordinal(), unseen);

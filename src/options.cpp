@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "src/quantity.h"
 
 namespace gpushare {
@@ -24,6 +26,33 @@ bool BytesOrAuto::Parse(std::string_view text, Value& out) {
 std::optional<uint64_t> PerDeviceBytes::Value::For(int index) const {
   if (index >= 0 && index < kMaxDevices && device[index]) return device[index];
   return all;
+}
+
+bool Text::Parse(std::string_view text, Value& out) {
+  out = std::string(text);
+  return !text.empty();
+}
+
+bool Flag::Parse(std::string_view text, Value& out) {
+  if (text == "true" || text == "1") {
+    out = true;
+  } else if (text == "false" || text == "0") {
+    out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool MeminfoTotal::Parse(std::string_view text, Value& out) {
+  if (text == "limit") {
+    out = MeminfoTotalValue::kLimit;
+  } else if (text == "request") {
+    out = MeminfoTotalValue::kRequest;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 bool LogLevel::Parse(std::string_view text, Value& out) {
@@ -66,6 +95,23 @@ void Read<option_kind::PerDeviceBytes>(const EnvLookup& env, const char* name, s
   }
 }
 
+// A request above its limit can never be honoured: refuse it rather than pick one. Checked per
+// device, naming the variables that apply to it (reported once when only the global ones do).
+void CheckRequestsWithinLimits(Options& options) {
+  std::vector<std::string> found;
+  for (int i = 0; i < kMaxDevices; ++i) {
+    const std::optional<uint64_t> request = options.mem_request.For(i);
+    const std::optional<uint64_t> limit = options.mem_limit.For(i);
+    if (!request || !limit || *request <= *limit) continue;
+    const std::string request_name = options.mem_request.device[i] ? fmt::format("GPUSHARE_MEM_REQUEST_{}", i) : "GPUSHARE_MEM_REQUEST";
+    const std::string limit_name = options.mem_limit.device[i] ? fmt::format("GPUSHARE_MEM_LIMIT_{}", i) : "GPUSHARE_MEM_LIMIT";
+    std::string error = fmt::format("{}={} is above {}={} (a request must fit in its limit)",
+                                    request_name, *request, limit_name, *limit);
+    if (std::find(found.begin(), found.end(), error) == found.end()) found.push_back(std::move(error));
+  }
+  options.errors.insert(options.errors.end(), found.begin(), found.end());
+}
+
 }  // namespace
 
 Options ParseOptions(const EnvLookup& env) {
@@ -74,7 +120,18 @@ Options ParseOptions(const EnvLookup& env) {
   Read<option_kind::kind>(env, env_name, def, options.field, options.errors);
 #include "src/options.inc"
 #undef GS_OPTION
+  CheckRequestsWithinLimits(options);
   return options;
+}
+
+std::optional<uint64_t> Options::RequestFor(int index) const {
+  const std::optional<uint64_t> request = mem_request.For(index);
+  return request ? request : mem_limit.For(index);
+}
+
+std::optional<uint64_t> Options::LimitFor(int index) const {
+  const std::optional<uint64_t> limit = mem_limit.For(index);
+  return limit ? limit : mem_request.For(index);
 }
 
 std::string DescribeOptions() {

@@ -41,6 +41,25 @@ struct PerDeviceBytes {
   static constexpr std::string_view kAccepted = Bytes::kAccepted;
 };
 
+struct Text {
+  using Value = std::string;
+  static constexpr std::string_view kAccepted = "a non-empty string";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+struct Flag {
+  using Value = bool;
+  static constexpr std::string_view kAccepted = "true, false, 1 or 0";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class MeminfoTotalValue { kLimit, kRequest };
+struct MeminfoTotal {
+  using Value = MeminfoTotalValue;
+  static constexpr std::string_view kAccepted = "limit or request";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 struct LogLevel {
   using Value = gpushare::LogLevel;
   static constexpr std::string_view kAccepted = "trace, debug, info, warn, error, off";
@@ -56,6 +75,10 @@ struct Options {
 
   // One line per malformed variable, naming it and its value. Non-empty: fail closed.
   std::vector<std::string> errors;
+
+  // The tenant's quota on device index i, Kubernetes-style: either alone stands for both.
+  std::optional<uint64_t> RequestFor(int index) const;
+  std::optional<uint64_t> LimitFor(int index) const;
 };
 
 using EnvLookup = std::function<const char*(const char*)>;

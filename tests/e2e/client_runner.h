@@ -17,6 +17,18 @@ struct ClientResult {
 
 // env entries "NAME=value" are added to (and override) the test's environment; "NAME=" with
 // `unset:` prefix ("unset:NAME") removes one.
+// A program left running: its stdout goes to a file read by WaitForValue.
+struct Spawned {
+  int pid = -1;
+  std::string out_path;
+  std::string err_path;
+};
+Spawned SpawnProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+// Waits (up to timeout_s) until the program printed `key`; returns its value or -1.
+long long WaitForValue(const Spawned& s, const std::string& key, int timeout_s = 20);
+// SIGKILLs it and reaps it.
+void KillProgram(Spawned& s);
+
 ClientResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                         int timeout_s = 60);
 

@@ -1,6 +1,8 @@
 // A CUDA program for the end-to-end tests, run with LD_PRELOAD=libgpushare.so against the fake
 // driver. Usage: cuda_client MODE SCENARIO, MODE in link|dlsym|gpa. It prints "key value" lines
 // the tests assert on, and exits 0 unless the driver could not be reached at all.
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -161,6 +163,15 @@ void TryFamilies(uint64_t bytes) {
   }
 }
 
+// Takes up to `bytes` in 64 MiB blocks and holds them until killed (multi-process tests).
+void Hold(uint64_t bytes) {
+  uint64_t held = 0;
+  for (CUdeviceptr p = 0; held < bytes && api.cuMemAlloc(&p, 64 * kMiB) == CUDA_SUCCESS;) held += 64 * kMiB;
+  Print("held", held);
+  std::fflush(stdout);
+  for (;;) pause();
+}
+
 // 8 threads race to allocate 64 MiB blocks; the total granted must stay under the limit.
 void Race() {
   CUcontext ctx = nullptr;
@@ -222,6 +233,7 @@ int main(int argc, char** argv) {
   if (scenario == "fill") FillWithMemAlloc(64 * kMiB);
   if (scenario == "families") TryFamilies(argc > 3 ? std::stoull(argv[3]) : 64 * kMiB);
   if (scenario == "race") Race();
+  if (scenario == "hold") Hold(argc > 3 ? std::stoull(argv[3]) : 64 * kMiB);
   if (scenario == "launch") LaunchKernels();
   if (scenario == "context") {
     CUcontext extra = nullptr;

@@ -7,6 +7,7 @@
 
 #include "tests/e2e/client_runner.h"
 #include "tests/e2e/driver_api.h"
+#include "tests/e2e/preload_env.h"
 
 namespace {
 
@@ -16,12 +17,9 @@ constexpr long long kGiB = 1ll << 30;
 e2e::ClientResult RunClient(const std::string& mode, const std::string& scenario,
                       std::vector<std::string> env, const std::string& arg = "",
                       const char* client = GS_CLIENT_PATH) {
-  // A clean slate first; the test's own variables after it win.
-  env.insert(env.begin(), {"LD_PRELOAD=" GS_PRELOAD_PATH, "LD_LIBRARY_PATH=" GS_FAKE_DIR,
-                           "GPUSHARE_FAKE_DEVICES=16Gi,8Gi", "unset:GPUSHARE_MEM_LIMIT"});
   std::vector<std::string> argv{client, mode, scenario};
   if (!arg.empty()) argv.push_back(arg);
-  return e2e::RunProgram(argv, env);
+  return e2e::RunProgram(argv, e2e::PreloadEnv(std::move(env)));
 }
 
 class EveryWay : public ::testing::TestWithParam<std::string> {};
@@ -82,7 +80,7 @@ TEST(Preload, PerDeviceLimitOverridesTheGlobalOne) {
 }
 
 TEST(Preload, LimitAbovePhysicalShowsPhysical) {
-  const auto r = RunClient("gpa", "fill", {"GPUSHARE_MEM_LIMIT=64Gi"});
+  const auto r = RunClient("gpa", "fill", {"GPUSHARE_MEM_REQUEST=1Gi", "GPUSHARE_MEM_LIMIT=64Gi"});
   EXPECT_EQ(r.Int("start_total"), 16 * kGiB);
   EXPECT_EQ(r.Int("filled_bytes"), 16 * kGiB);
 }

@@ -50,6 +50,43 @@ TEST(Options, EveryMalformedValueIsReportedWithItsName) {
   EXPECT_NE(o.errors[3].find("GPUSHARE_LOG_LEVEL=\"chatty\""), std::string::npos);
 }
 
+TEST(Options, RequestAndLimitStandForEachOtherAsInKubernetes) {
+  const Options both = Parse({{"GPUSHARE_MEM_REQUEST", "2Gi"}, {"GPUSHARE_MEM_LIMIT", "8Gi"}});
+  EXPECT_EQ(both.RequestFor(0), 2ull << 30);
+  EXPECT_EQ(both.LimitFor(0), 8ull << 30);
+  const Options request = Parse({{"GPUSHARE_MEM_REQUEST", "2Gi"}});
+  EXPECT_EQ(request.LimitFor(0), 2ull << 30);
+  const Options limit = Parse({{"GPUSHARE_MEM_LIMIT", "8Gi"}});
+  EXPECT_EQ(limit.RequestFor(0), 8ull << 30);
+  EXPECT_FALSE(Parse({}).LimitFor(0).has_value());
+}
+
+TEST(Options, ARequestAboveItsLimitIsRefused) {
+  const Options o = Parse({{"GPUSHARE_MEM_REQUEST", "8Gi"}, {"GPUSHARE_MEM_LIMIT", "4Gi"}});
+  ASSERT_EQ(o.errors.size(), 1u) << "reported once, not per device";
+  EXPECT_NE(o.errors[0].find("GPUSHARE_MEM_REQUEST=8589934592 is above GPUSHARE_MEM_LIMIT=4294967296"),
+            std::string::npos) << o.errors[0];
+  const Options per_device = Parse({{"GPUSHARE_MEM_REQUEST_1", "8Gi"}, {"GPUSHARE_MEM_LIMIT", "4Gi"}});
+  ASSERT_EQ(per_device.errors.size(), 1u);
+  EXPECT_NE(per_device.errors[0].find("GPUSHARE_MEM_REQUEST_1="), std::string::npos);
+}
+
+TEST(Options, TenantSettings) {
+  const Options o = Parse({{"GPUSHARE_TENANT", "team-a"},
+                           {"GPUSHARE_LEDGER_DIR", "/tmp/x"},
+                           {"GPUSHARE_MEMINFO_TOTAL", "request"},
+                           {"GPUSHARE_BEST_EFFORT", "true"}});
+  EXPECT_TRUE(o.errors.empty());
+  EXPECT_EQ(o.tenant, "team-a");
+  EXPECT_EQ(o.ledger_dir, "/tmp/x");
+  EXPECT_EQ(o.meminfo_total, option_kind::MeminfoTotalValue::kRequest);
+  EXPECT_TRUE(o.best_effort);
+  EXPECT_EQ(Parse({}).ledger_dir, "/var/run/gpushare");
+  const Options bad = Parse({{"GPUSHARE_TENANT", ""}, {"GPUSHARE_MEMINFO_TOTAL", "all"},
+                             {"GPUSHARE_BEST_EFFORT", "yes please"}});
+  EXPECT_EQ(bad.errors.size(), 3u);
+}
+
 TEST(Options, LogLevelOffIsAcceptedOnlyAsOff) {
   EXPECT_TRUE(Parse({{"GPUSHARE_LOG_LEVEL", "off"}}).errors.empty());
   EXPECT_EQ(Parse({{"GPUSHARE_LOG_LEVEL", "debug"}}).log_level, LogLevel::kDebug);
