@@ -13,8 +13,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
-start() {  # NAME REQUEST LIMIT MODE GIB
-  GPUSHARE_TENANT=$1 GPUSHARE_MEM_REQUEST=$2 GPUSHARE_MEM_LIMIT=$3 \
+start() {  # NAME REQUEST LIMIT MODE GIB [TENANT, default NAME]
+  GPUSHARE_TENANT=${6:-$1} GPUSHARE_MEM_REQUEST=$2 GPUSHARE_MEM_LIMIT=$3 \
     python3 "$HERE/tenant_worker.py" "$1" "$4" "$5" >"$OUTD/$1.log" 2>"$OUTD/$1.err" &
   pids+=($!)
   echo $! >"$OUTD/$1.pid"
@@ -29,7 +29,7 @@ echo "== tenants: a 20Gi/50Gi, b 20Gi/50Gi, c 10Gi/30Gi (requests 50 GiB of ~79 
 start a 20Gi 50Gi hold 45; wait_ready a; grep '^a:' "$OUTD/a.log"
 start b 20Gi 50Gi hold 22; wait_ready b; grep '^b:' "$OUTD/b.log"
 echo "== b2 (tenant b, a second process) will wait for 8 GiB of burst"
-start b2 20Gi 50Gi waitfree 8; wait_ready b2; grep '^b2:' "$OUTD/b2.log"
+start b2 20Gi 50Gi waitfree 8 b; wait_ready b2; grep '^b2:' "$OUTD/b2.log"
 start c 10Gi 30Gi hold 30; wait_ready c; grep '^c:' "$OUTD/c.log"
 echo "== gpushare-smi with a, b, c holding"
 $SMI | tee "$OUTD/smi-before.txt"
