@@ -113,7 +113,7 @@ std::unique_ptr<LedgerSession> LedgerSession::Open(const std::string& dir, const
 }
 
 bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
-  uint64_t sum_requests = 0, others_burst = 0, others_used = 0;
+  uint64_t sum_requests = 0, others_burst = 0;
   int free_slot = -1;
   for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
     GsLedgerTenant& t = tenants_[i];
@@ -139,7 +139,6 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
     const uint64_t used = Load(t.used_bytes) & kUsedMask;
     sum_requests += t.request_bytes;
     others_burst += BurstOf(used, t.request_bytes);
-    others_used += used;
   }
   if (free_slot < 0) {
     *error = "gpushare: ledger " + path_ + " has no free tenant slot (" +

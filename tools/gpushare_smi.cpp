@@ -102,9 +102,7 @@ void PrintText(const LedgerSnapshot& s) {
   std::cout << "\n";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   std::string dir;
   if (const char* env = std::getenv("GPUSHARE_LEDGER_DIR"); env != nullptr && *env != '\0') dir = env;
   else dir = gpushare::quota::kDefaultLedgerDir;
@@ -146,4 +144,15 @@ int main(int argc, char** argv) {
   }
   if (json) std::cout << out.dump(2) << "\n";
   return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gpushare-smi: %s\n", e.what());
+    return 1;
+  }
 }
