@@ -163,6 +163,20 @@ void TryFamilies(uint64_t bytes) {
   }
 }
 
+// Every device in turn: its own quota, shown and enforced (multi-GPU processes).
+void EachDevice() {
+  for (int d = 0; d < 2; ++d) {
+    CUcontext ctx = nullptr;
+    if (api.cuDevicePrimaryCtxRetain(&ctx, d) != CUDA_SUCCESS) continue;
+    api.cuCtxSetCurrent(ctx);
+    size_t free = 0, total = 0;
+    api.cuMemGetInfo(&free, &total);
+    uint64_t got = 0;
+    for (CUdeviceptr p = 0; api.cuMemAlloc(&p, 64 * kMiB) == CUDA_SUCCESS;) got += 64 * kMiB;
+    std::printf("dev%d_total %zu\ndev%d_filled %llu\n", d, total, d, static_cast<unsigned long long>(got));
+  }
+}
+
 // Takes up to `bytes` in 64 MiB blocks and holds them until killed (multi-process tests).
 void Hold(uint64_t bytes) {
   uint64_t held = 0;
@@ -235,6 +249,7 @@ int main(int argc, char** argv) {
   if (scenario == "race") Race();
   if (scenario == "hold") Hold(argc > 3 ? std::stoull(argv[3]) : 64 * kMiB);
   if (scenario == "launch") LaunchKernels();
+  if (scenario == "devices") EachDevice();
   if (scenario == "context") {
     CUcontext extra = nullptr;
     PrintRc("ctx_create_rc", api.cuCtxCreate(&extra, nullptr, 0, dev));

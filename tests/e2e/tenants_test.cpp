@@ -71,6 +71,21 @@ TEST(Tenants, ARequestThatCannotBeGuaranteedIsRefusedAtStart) {
   e2e::KillProgram(a);
 }
 
+TEST(Tenants, EachDeviceHasItsOwnLedgerAndQuota) {
+  const std::string dir = e2e::ScratchDir() + "/multi";
+  const auto r = e2e::RunProgram(
+      {GS_CLIENT_PATH, "link", "devices"},
+      e2e::PreloadEnv({"GPUSHARE_FAKE_DEVICES=16Gi,8Gi", "GPUSHARE_MEM_LIMIT=1Gi",
+                       "GPUSHARE_MEM_LIMIT_1=2Gi", "GPUSHARE_LEDGER_DIR=" + dir}));
+  EXPECT_EQ(r.Int("dev0_total"), kGiB) << r.err;
+  EXPECT_EQ(r.Int("dev0_filled"), kGiB);
+  EXPECT_EQ(r.Int("dev1_total"), 2 * kGiB);
+  EXPECT_EQ(r.Int("dev1_filled"), 2 * kGiB);
+  std::ifstream dev0(dir + "/gpushare-6773666b000000000000000000000000.ledger");
+  std::ifstream dev1(dir + "/gpushare-6773666b000000000000000000000001.ledger");
+  EXPECT_TRUE(dev0.good() && dev1.good()) << "one ledger per GPU, keyed by UUID";
+}
+
 TEST(Tenants, AnUnusableLedgerDirectoryIsRefusedByName) {
   const auto r = Fill(Tenant("a", "1Gi", "1Gi", {"GPUSHARE_LEDGER_DIR=/proc/gpushare-cannot-be-here"}));
   EXPECT_EQ(r.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED) << r.out;
