@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <utility>
 
 #include "src/quantity.h"
 
@@ -49,6 +51,54 @@ bool MeminfoTotal::Parse(std::string_view text, Value& out) {
     out = MeminfoTotalValue::kLimit;
   } else if (text == "request") {
     out = MeminfoTotalValue::kRequest;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool Duration::Parse(std::string_view text, Value& out) {
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"ms", 1'000'000ull}, {"s", 1'000'000'000ull}, {"m", 60'000'000'000ull}, {"h", 3'600'000'000'000ull}, {"", 1'000'000'000ull}};
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return false;
+  uint64_t count = 0;
+  for (size_t i = 0; i < digits; ++i) count = count * 10 + static_cast<uint64_t>(text[i] - '0');
+  for (const auto& [unit, ns] : kUnits) {
+    if (text.substr(digits) == unit) {
+      if (count > UINT64_MAX / ns) return false;
+      out = count * ns;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Integer::Parse(std::string_view text, Value& out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+
+bool Resolver::Parse(std::string_view text, Value& out) {
+  if (text == "wait") {
+    out = ResolverValue::kWait;
+  } else if (text == "priority") {
+    out = ResolverValue::kPriority;
+  } else if (text == "none") {
+    out = ResolverValue::kNone;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool WaitMode::Parse(std::string_view text, Value& out) {
+  if (text == "retry") {
+    out = WaitModeValue::kRetry;
+  } else if (text == "always") {
+    out = WaitModeValue::kAlways;
   } else {
     return false;
   }

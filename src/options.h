@@ -60,6 +60,33 @@ struct MeminfoTotal {
   static bool Parse(std::string_view text, Value& out);
 };
 
+// Nanoseconds: "500ms", "30s", "2m", "1h", or plain seconds.
+struct Duration {
+  using Value = uint64_t;
+  static constexpr std::string_view kAccepted = "a duration such as 500ms, 30s, 2m, or seconds";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+struct Integer {
+  using Value = int32_t;
+  static constexpr std::string_view kAccepted = "an integer";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class ResolverValue { kNone, kWait, kPriority };
+struct Resolver {
+  using Value = ResolverValue;
+  static constexpr std::string_view kAccepted = "wait, priority or none (swap is not available yet)";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class WaitModeValue { kRetry, kAlways };
+struct WaitMode {
+  using Value = WaitModeValue;
+  static constexpr std::string_view kAccepted = "retry or always";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 struct LogLevel {
   using Value = gpushare::LogLevel;
   static constexpr std::string_view kAccepted = "trace, debug, info, warn, error, off";

@@ -87,6 +87,30 @@ TEST(Options, TenantSettings) {
   EXPECT_EQ(bad.errors.size(), 3u);
 }
 
+TEST(Options, ResolverSettings) {
+  const Options d = Parse({});
+  EXPECT_EQ(d.resolver, option_kind::ResolverValue::kWait);
+  EXPECT_EQ(d.wait_timeout, 60'000'000'000ull);
+  EXPECT_EQ(d.wait_mode, option_kind::WaitModeValue::kRetry);
+  EXPECT_EQ(d.priority, 0);
+  EXPECT_EQ(d.idle_timeout, 0u);
+  EXPECT_EQ(d.kill_grace, 10'000'000'000ull);
+  const Options o = Parse({{"GPUSHARE_RESOLVER", "priority"}, {"GPUSHARE_WAIT_TIMEOUT", "500ms"},
+                           {"GPUSHARE_PRIORITY", "-3"}, {"GPUSHARE_IDLE_TIMEOUT", "2m"},
+                           {"GPUSHARE_KILL_GRACE", "5"}, {"GPUSHARE_WAIT_MODE", "always"}});
+  EXPECT_TRUE(o.errors.empty());
+  EXPECT_EQ(o.resolver, option_kind::ResolverValue::kPriority);
+  EXPECT_EQ(o.wait_timeout, 500'000'000ull);
+  EXPECT_EQ(o.priority, -3);
+  EXPECT_EQ(o.idle_timeout, 120'000'000'000ull);
+  EXPECT_EQ(o.kill_grace, 5'000'000'000ull);
+  EXPECT_EQ(o.wait_mode, option_kind::WaitModeValue::kAlways);
+  const Options bad = Parse({{"GPUSHARE_RESOLVER", "swap"}, {"GPUSHARE_WAIT_TIMEOUT", "soon"},
+                             {"GPUSHARE_PRIORITY", "1.5"}, {"GPUSHARE_IDLE_TIMEOUT", "-1s"},
+                             {"GPUSHARE_KILL_GRACE", "10 s"}, {"GPUSHARE_WAIT_MODE", ""}});
+  EXPECT_EQ(bad.errors.size(), 6u);
+}
+
 TEST(Options, LogLevelOffIsAcceptedOnlyAsOff) {
   EXPECT_TRUE(Parse({{"GPUSHARE_LOG_LEVEL", "off"}}).errors.empty());
   EXPECT_EQ(Parse({{"GPUSHARE_LOG_LEVEL", "debug"}}).log_level, LogLevel::kDebug);
