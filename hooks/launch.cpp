@@ -1,6 +1,8 @@
-// Kernel launches: the hot path. One load of the init flag and a call through the real
-// pointer; no lock, allocation, logging or look-up.
+// Kernel launches: the hot path. A load of the init flag, the activity clock's relaxed
+// load and store (quota/activity.h), and a call through the real pointer; no lock,
+// allocation, logging, syscall or look-up.
 #include "hooks/export.h"
+#include "quota/activity.h"
 
 using gpushare::Real;
 
@@ -10,6 +12,7 @@ GS_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
                                   unsigned int sharedMemBytes, CUstream hStream,
                                   void** kernelParams, void** extra) {
   GS_ENSURE_INIT();
+  gpushare::quota::NoteActivity();
   return Real().cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ,
                                sharedMemBytes, hStream, kernelParams, extra);
 }
@@ -20,6 +23,7 @@ GS_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsi
                                        unsigned int sharedMemBytes, CUstream hStream,
                                        void** kernelParams, void** extra) {
   GS_ENSURE_INIT();
+  gpushare::quota::NoteActivity();
   return Real().cuLaunchKernel_ptsz(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
                                     blockDimZ, sharedMemBytes, hStream, kernelParams, extra);
 }

@@ -13,7 +13,8 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
   if (t.quota == nullptr) return Real().cuMemAlloc_v2(dptr, bytesize);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAlloc");
-  const CUresult rc = Real().cuMemAlloc_v2(dptr, bytesize);
+  const CUresult rc =
+      quota::CallDriverGranted(*t.quota, [&] { return Real().cuMemAlloc_v2(dptr, bytesize); });
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
   return rc;
 }
@@ -24,7 +25,8 @@ GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigne
   if (t.quota == nullptr) return Real().cuMemAllocManaged(dptr, bytesize, flags);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAllocManaged");
-  const CUresult rc = Real().cuMemAllocManaged(dptr, bytesize, flags);
+  const CUresult rc =
+      quota::CallDriverGranted(*t.quota, [&] { return Real().cuMemAllocManaged(dptr, bytesize, flags); });
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
   return rc;
 }
@@ -38,7 +40,9 @@ GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t 
   const uint64_t estimate = quota::EstimatePitchedBytes(WidthInBytes, Height);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, estimate);
   if (!charge) return quota::Deny(*t.quota, estimate, "cuMemAllocPitch");
-  const CUresult rc = Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
+  const CUresult rc = quota::CallDriverGranted(*t.quota, [&] {
+    return Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
+  });
   if (rc != CUDA_SUCCESS) return rc;
   if (!charge.Resize(static_cast<uint64_t>(*pPitch) * Height)) {
     Real().cuMemFree_v2(*dptr);
@@ -83,7 +87,8 @@ GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size
   if (t.quota == nullptr) return Real().cuMemCreate(handle, size, prop, flags);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, size);
   if (!charge) return quota::Deny(*t.quota, size, "cuMemCreate");
-  const CUresult rc = Real().cuMemCreate(handle, size, prop, flags);
+  const CUresult rc =
+      quota::CallDriverGranted(*t.quota, [&] { return Real().cuMemCreate(handle, size, prop, flags); });
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kVmmHandle, *handle, t, charge);
   return rc;
 }

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "quota/tenant_identity.h"
+#include "quota/watcher.h"
 #include "src/log.h"
 #include "src/options.h"
 #include "src/real_driver.h"
@@ -65,6 +66,12 @@ std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_
   tenant.request_bytes = *o.RequestFor(index);
   tenant.limit_bytes = *o.LimitFor(index);
   tenant.best_effort = o.best_effort;
+  tenant.resolver = o.resolver == option_kind::ResolverValue::kPriority ? ResolverKind::kPriority
+                    : o.resolver == option_kind::ResolverValue::kWait   ? ResolverKind::kWait
+                                                                        : ResolverKind::kNone;
+  tenant.priority = o.priority;
+  tenant.idle_timeout_ns = o.idle_timeout;
+  tenant.kill_grace_ns = o.kill_grace;
   return LedgerSession::Open(o.ledger_dir, reinterpret_cast<const unsigned char*>(uuid.bytes),
                              physical, tenant, error, physical);
 }
@@ -100,12 +107,19 @@ void Enumerate() {
     }
     reg.quotas[i] = std::make_unique<DeviceQuota>(
         dev, uuid, total, std::move(session), Opts().meminfo_total == option_kind::MeminfoTotalValue::kRequest);
+    const Options& o = Opts();
+    if (o.resolver != option_kind::ResolverValue::kNone)
+      reg.quotas[i]->SetWaitPolicy(o.wait_timeout, o.wait_mode == option_kind::WaitModeValue::kRetry);
   }
 }
 
 Registry& Devices() {
   static std::once_flag once;
-  std::call_once(once, Enumerate);
+  std::call_once(once, [] {
+    Enumerate();
+    for (const auto& q : TheRegistry().quotas)
+      if (q != nullptr && !q->refused()) return StartWatcher();
+  });
   return TheRegistry();
 }
 

@@ -22,8 +22,11 @@ class DeviceQuota {
   DeviceQuota(CUdevice ordinal, const CUuuid& uuid, uint64_t physical_bytes,
               std::unique_ptr<LedgerSession> session, bool show_request_as_total);
 
-  // Check and reserve as one step, across every process of every tenant on this GPU.
-  bool TryCharge(uint64_t bytes) { return session_ != nullptr && session_->TryCharge(bytes); }
+  // Check and reserve as one step, across every process of every tenant on this GPU. A burst
+  // refused for lack of memory goes to the tenant's collision resolver (GPUSHARE_RESOLVER).
+  bool TryCharge(uint64_t bytes) {
+    return session_ != nullptr && session_->TryCharge(bytes, wait_timeout_ns_, wait_on_retry_only_);
+  }
   // For memory the driver has already handed out (a pool grew): charged even past the limit.
   void ForceCharge(uint64_t bytes) {
     if (session_ != nullptr) session_->ForceCharge(bytes);
@@ -52,6 +55,13 @@ class DeviceQuota {
   CUdevice ordinal() const { return ordinal_; }
   const CUuuid& uuid() const { return uuid_; }
   bool refused() const { return session_ == nullptr; }
+  LedgerSession* session() const { return session_.get(); }
+  // How a colliding burst waits (GPUSHARE_WAIT_TIMEOUT, GPUSHARE_WAIT_MODE); 0 refuses at once.
+  uint64_t wait_timeout_ns() const { return wait_timeout_ns_; }
+  void SetWaitPolicy(uint64_t timeout_ns, bool on_retry_only) {
+    wait_timeout_ns_ = timeout_ns;
+    wait_on_retry_only_ = on_retry_only;
+  }
 
  private:
   CUdevice ordinal_;
@@ -59,6 +69,8 @@ class DeviceQuota {
   uint64_t physical_bytes_;
   std::unique_ptr<LedgerSession> session_;
   bool show_request_as_total_;
+  uint64_t wait_timeout_ns_ = 0;
+  bool wait_on_retry_only_ = false;
   std::atomic<uint64_t> unseen_bytes_{0};
 };
 

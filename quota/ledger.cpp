@@ -49,6 +49,25 @@ const char* DescribeVerdict(ChargeVerdict verdict) {
   return "?";
 }
 
+const char* ResolverName(ResolverKind resolver) {
+  switch (resolver) {
+    case ResolverKind::kNone: return "none";
+    case ResolverKind::kWait: return "wait";
+    case ResolverKind::kPriority: return "priority";
+  }
+  return "?";
+}
+
+const char* DescribeTerminationReason(uint32_t reason) {
+  switch (reason) {
+    case GS_TERMINATE_LOWER_PRIORITY: return "lower priority";
+    case GS_TERMINATE_IDLE: return "idle";
+    default: return "?";
+  }
+}
+
+uint64_t ActivityClockNs() { return lf::NowMonotonicNs(); }
+
 std::string LedgerPath(const std::string& dir, const unsigned char uuid[16]) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string name = "gpushare-";
@@ -112,6 +131,13 @@ std::unique_ptr<LedgerSession> LedgerSession::Open(const std::string& dir, const
   return s;
 }
 
+void LedgerSession::AdoptResolver(const TenantConfig& cfg) {
+  resolver_ = cfg.resolver;
+  priority_ = cfg.priority;
+  idle_timeout_ns_ = cfg.idle_timeout_ns;
+  kill_grace_ns_ = cfg.kill_grace_ns;
+}
+
 bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
   uint64_t sum_requests = 0, others_burst = 0;
   int free_slot = -1;
@@ -129,11 +155,23 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
                  " and limit " + std::to_string(cfg.limit_bytes);
         return false;
       }
+      if (t.resolver != static_cast<uint32_t>(cfg.resolver) || t.priority != cfg.priority ||
+          t.idle_timeout_ns != cfg.idle_timeout_ns || t.kill_grace_ns != cfg.kill_grace_ns) {
+        *error = "gpushare: tenant '" + cfg.name + "' in " + path_ + " has resolver " +
+                 ResolverName(static_cast<ResolverKind>(t.resolver)) + ", priority " +
+                 std::to_string(t.priority) + ", idle timeout " + std::to_string(t.idle_timeout_ns) +
+                 " ns, kill grace " + std::to_string(t.kill_grace_ns) + " ns; this process asks for " +
+                 ResolverName(cfg.resolver) + ", " + std::to_string(cfg.priority) + ", " +
+                 std::to_string(cfg.idle_timeout_ns) + " ns, " + std::to_string(cfg.kill_grace_ns) +
+                 " ns (every process of a tenant must agree)";
+        return false;
+      }
       tenant_index_ = i;
       tenant_ = &t;
       request_bytes_ = t.request_bytes;
       limit_bytes_ = t.limit_bytes;
       best_effort_ = (t.flags & GS_TENANT_BEST_EFFORT) != 0;
+      AdoptResolver(cfg);
       return true;
     }
     const uint64_t used = Load(t.used_bytes) & kUsedMask;
@@ -171,6 +209,10 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
   t.limit_bytes = cfg.limit_bytes;
   t.asked_request_bytes = cfg.request_bytes;
   t.joined_unix_ns = lf::NowUnixNs();
+  t.resolver = static_cast<uint32_t>(cfg.resolver);
+  t.priority = cfg.priority;
+  t.idle_timeout_ns = cfg.idle_timeout_ns;
+  t.kill_grace_ns = cfg.kill_grace_ns;
   std::memcpy(t.name, cfg.name.data(), cfg.name.size());
   StoreState(t.state, GS_SLOT_ACTIVE);
   tenant_index_ = static_cast<uint32_t>(free_slot);
@@ -178,6 +220,7 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
   request_bytes_ = request;
   limit_bytes_ = cfg.limit_bytes;
   best_effort_ = flags != 0;
+  AdoptResolver(cfg);
   return true;
 }
 
@@ -193,6 +236,7 @@ bool LedgerSession::ClaimProcessSlot(std::string* error) {
     p.generation = generation;
     p.pid = static_cast<uint32_t>(getpid());
     p.start_unix_ns = lf::NowUnixNs();
+    p.last_active_ns = lf::NowMonotonicNs();  // joining counts as activity
     std::strncpy(p.container_id, id.container_id.c_str(), sizeof p.container_id - 1);
     StoreState(p.state, GS_SLOT_ACTIVE);
     tenant_->process_count += 1;
@@ -222,6 +266,7 @@ void LedgerSession::Leave() {
       StoreState(process_->state, GS_SLOT_FREE);
       if (tenant_->process_count > 0) tenant_->process_count -= 1;
       if (tenant_->process_count == 0) RemoveTenantLocked(tenant_index_);
+      NotifyFreed();
     }
     // Without the lock our slot stays active; once the descriptor closes, the next reaper
     // sees it unlocked and releases its usage.
@@ -239,6 +284,7 @@ void LedgerSession::RemoveTenantLocked(uint32_t index) {
   StoreState(t.state, GS_SLOT_FREE);
   A(t.used_bytes).store(0, std::memory_order_release);
   t.process_count = 0;
+  NotifyFreed();  // its request and burst went back to the pool
 }
 
 bool LedgerSession::AdjustAtomic(uint64_t bytes, bool add) {
@@ -258,7 +304,9 @@ bool LedgerSession::AdjustAtomic(uint64_t bytes, bool add) {
       return false;
     }
     const uint64_t next = add ? u + delta : u - (u > delta ? delta : u);
-    if (tenant_used.compare_exchange_weak(u, next, std::memory_order_acq_rel, std::memory_order_relaxed))
+    // seq_cst: a free's store and its later read of header.waiting pair with a waiter's
+    // registration and its later read of the tenants' use (no lost wake-up).
+    if (tenant_used.compare_exchange_weak(u, next, std::memory_order_seq_cst, std::memory_order_relaxed))
       break;
   }
   if (add) {
@@ -270,7 +318,7 @@ bool LedgerSession::AdjustAtomic(uint64_t bytes, bool add) {
   return true;
 }
 
-bool LedgerSession::TryCharge(uint64_t bytes) {
+bool LedgerSession::TryCharge(uint64_t bytes, uint64_t wait_timeout_ns, bool wait_on_retry_only) {
   if (bytes == 0) return true;
   // Fast path: within the request, only this tenant's and this process's words are touched.
   auto inflight = A(process_->inflight);
@@ -286,7 +334,7 @@ bool LedgerSession::TryCharge(uint64_t bytes) {
     }
   }
   inflight.fetch_sub(1, std::memory_order_release);
-  return TryChargeSlow(bytes);
+  return TryChargeSlow(bytes, wait_timeout_ns, wait_on_retry_only);
 }
 
 void LedgerSession::ForceCharge(uint64_t bytes) {
@@ -295,6 +343,7 @@ void LedgerSession::ForceCharge(uint64_t bytes) {
 
 void LedgerSession::Uncharge(uint64_t bytes) {
   if (!AdjustAtomic(bytes, /*add=*/false)) AdjustSlow(bytes, /*add=*/false);
+  NotifyFreed();
 }
 
 void LedgerSession::AdjustSlow(uint64_t bytes, bool add) {
@@ -309,18 +358,18 @@ void LedgerSession::AdjustSlow(uint64_t bytes, bool add) {
   }
 }
 
-ChargeQuery LedgerSession::QueryFor(uint64_t bytes) const {
+ChargeQuery LedgerSession::QueryFor(uint32_t tenant, uint64_t bytes) const {
   ChargeQuery q;
   q.bytes = bytes;
-  q.request_bytes = request_bytes_;
-  q.limit_bytes = limit_bytes_;
+  q.request_bytes = tenants_[tenant].request_bytes;
+  q.limit_bytes = tenants_[tenant].limit_bytes;
   q.usable_bytes = usable_bytes_;
   for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
     const GsLedgerTenant& t = tenants_[i];
     if (LoadState(t.state) != GS_SLOT_ACTIVE) continue;
     const uint64_t used = Load(t.used_bytes) & kUsedMask;
     q.sum_request_bytes += t.request_bytes;
-    if (i == tenant_index_) {
+    if (i == tenant) {
       q.tenant_used_bytes = used;
     } else {
       q.others_burst_bytes += BurstOf(used, t.request_bytes);
@@ -330,45 +379,19 @@ ChargeQuery LedgerSession::QueryFor(uint64_t bytes) const {
   return q;
 }
 
-bool LedgerSession::TryChargeSlow(uint64_t bytes) {
-  const ErrnoKeeper keep_errno;
-  RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
-  if (!guard.held()) {
-    GS_LOG_ERROR("gpushare: {}: {}; allocation of {} bytes refused", path_, guard.Describe(), bytes);
-    A(tenant_->oom_denials).fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  // Other tenants' bursts only grow under this lock; this tenant's word may still move (its
-  // other processes' fast paths and frees), hence the CAS loop.
-  bool reaped = false;
-  for (;;) {
-    const ChargeQuery q = QueryFor(bytes);
-    const ChargeVerdict verdict = DecideCharge(q);
-    if (verdict == ChargeVerdict::kGrant) {
-      auto tenant_used = A(tenant_->used_bytes);
-      auto inflight = A(process_->inflight);
-      inflight.fetch_add(1, std::memory_order_relaxed);
-      uint64_t expected = q.tenant_used_bytes;
-      const bool ok = tenant_used.compare_exchange_strong(expected, expected + bytes,
-                                                          std::memory_order_acq_rel);
-      if (ok) {
-        NotePeak(process_, A(process_->used_bytes).fetch_add(bytes, std::memory_order_relaxed) + bytes);
-      }
-      inflight.fetch_sub(1, std::memory_order_release);
-      if (ok) return true;
-      continue;
-    }
-    // Before refusing, release what dead co-tenants still hold, then decide again.
-    if (!reaped && ReapLocked(/*all_tenants=*/false) > 0) {
-      reaped = true;
-      continue;
-    }
-    A(tenant_->oom_denials).fetch_add(1, std::memory_order_relaxed);
-    GS_LOG_DEBUG("gpushare: tenant '{}' refused {} bytes: {} (used {}, request {}, limit {})",
-                 tenant_->name, bytes, DescribeVerdict(verdict), q.tenant_used_bytes, request_bytes_,
-                 limit_bytes_);
-    return false;
-  }
+bool LedgerSession::TerminationRequested(TerminationRequest* out) const {
+  const uint64_t word = __atomic_load_n(&tenant_->terminate, __ATOMIC_ACQUIRE);
+  if ((word & GS_TERMINATE_REQUESTED) == 0) return false;
+  const auto requester = static_cast<uint32_t>(word & 0xffffffffu);
+  const auto reason = static_cast<uint32_t>((word >> 32) & 0x7fffffffu);
+  out->requester_tenant = requester;
+  out->requester = requester < GS_LEDGER_TENANT_SLOTS
+                       ? std::string(tenants_[requester].name, strnlen(tenants_[requester].name, GS_LEDGER_NAME_BYTES))
+                       : std::string("?");
+  out->reason_code = static_cast<TerminationReason>(reason);
+  out->reason = DescribeTerminationReason(reason);
+  out->unix_ns = Load(tenant_->terminate_unix_ns);
+  return true;
 }
 
 uint64_t LedgerSession::tenant_used_bytes() const { return Load(tenant_->used_bytes) & kUsedMask; }

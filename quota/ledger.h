@@ -12,9 +12,15 @@
 // sum(requests) <= usable). Past it, up to its limit, it draws from the burst pool
 //   usable - sum(requests) - sum(other tenants' bursts),  burst = max(0, used - request).
 //
-// How to add a resolver (wait, priority, swap) for a refused burst: extend DecideCharge's verdict
-// and handle it in LedgerSession::TryChargeSlow (ledger.cpp), which holds the ledger lock and
-// has already reaped dead processes once before a refusal.
+// Collisions: a burst refused for lack of room (kNoBurstRoom / kNoPhysicalRoom, never kOverLimit)
+// goes to the tenant's resolver when the caller passes a wait timeout to TryCharge:
+//   wait      waits (futex, FIFO by ticket) until frees let it fit, then retries
+//             (quota/resolver_wait.cpp);
+//   priority  first marks victims, tenants bursting past their request that are of lower
+//             priority, or idle longer than the REQUESTER's idle_timeout_ns, then waits as above
+//             for their deaths to be reaped (quota/resolver_priority.cpp).
+// How to add another resolver: handle it in LedgerSession::AttemptLocked (resolver_wait.cpp),
+// which holds the ledger lock and has already reaped dead processes once before a refusal.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -27,11 +33,41 @@ namespace gpushare::quota {
 
 inline constexpr const char* kDefaultLedgerDir = "/var/run/gpushare";
 
+enum class ResolverKind : uint32_t {
+  kNone = GS_RESOLVER_NONE,
+  kWait = GS_RESOLVER_WAIT,
+  kPriority = GS_RESOLVER_PRIORITY,
+};
+const char* ResolverName(ResolverKind resolver);  // "none", "wait", "priority"; "?" otherwise
+
+enum class TerminationReason : uint32_t {
+  kLowerPriority = GS_TERMINATE_LOWER_PRIORITY,
+  kIdle = GS_TERMINATE_IDLE,
+};
+const char* DescribeTerminationReason(uint32_t reason);  // "lower priority", "idle"; "?" otherwise
+
+// The clock of GsLedgerProcess.last_active_ns and of idleness: CLOCK_MONOTONIC in nanoseconds.
+uint64_t ActivityClockNs();
+
 struct TenantConfig {
   std::string name;  // < GS_LEDGER_NAME_BYTES bytes, no NUL
   uint64_t request_bytes = 0;
   uint64_t limit_bytes = 0;
   bool best_effort = false;  // admit with request 0 (and a warning) when the request does not fit
+  // Every process of a tenant must agree on these (a mismatch refuses the join).
+  ResolverKind resolver = ResolverKind::kNone;
+  int32_t priority = 0;          // priority resolver: higher wins
+  uint64_t idle_timeout_ns = 0;  // as a requester: a tenant idle longer may be a victim; 0 = never
+  uint64_t kill_grace_ns = 0;    // as a victim: its watcher's SIGTERM to SIGKILL
+};
+
+// What the priority resolver asked of this process's tenant (LedgerSession::TerminationRequested).
+struct TerminationRequest {
+  uint32_t requester_tenant = 0;  // the requester's tenant slot
+  std::string requester;          // its name (read without the lock: for messages)
+  TerminationReason reason_code = TerminationReason::kLowerPriority;
+  const char* reason = "";        // DescribeTerminationReason
+  uint64_t unix_ns = 0;           // when it was marked
 };
 
 // Everything a charge decision sees, read under the ledger lock.
@@ -66,8 +102,13 @@ class LedgerSession {
   LedgerSession& operator=(const LedgerSession&) = delete;
 
   // Check and reserve as one step across processes. Within the request: a few atomics on this
-  // tenant's and process's slots; past it: the ledger lock.
-  bool TryCharge(uint64_t bytes);
+  // tenant's and process's slots; past it: the ledger lock. A burst refused for lack of room
+  // (not past the limit) with wait_timeout_ns > 0 goes to the tenant's resolver (priority marks
+  // victims) and waits for frees, FIFO among waiters, until granted or the timeout passes (false).
+  // wait_on_retry_only: a thread's first refusal returns at once and only its retry (within
+  // kRetryWindowNs) waits, so a caching allocator frees its own cache first (GPUSHARE_WAIT_MODE).
+  bool TryCharge(uint64_t bytes, uint64_t wait_timeout_ns = 0, bool wait_on_retry_only = false);
+  static constexpr uint64_t kRetryWindowNs = 5'000'000'000ull;
   // Memory the driver already handed out: charged even past the limit.
   void ForceCharge(uint64_t bytes);
   void Uncharge(uint64_t bytes);
@@ -87,15 +128,50 @@ class LedgerSession {
   // Releases dead processes' usage (and tenants left with none); returns how many.
   size_t Reap();
 
+  // This process was active at now_ns (ActivityClockNs): one relaxed store into its slot.
+  void NoteActivity(uint64_t now_ns) {
+    __atomic_store_n(&process_->last_active_ns, now_ns, __ATOMIC_RELAXED);
+  }
+  // Whether the priority resolver marked this process's tenant as a victim: one load of its
+  // tenant slot, no lock (the requester's name is read only when marked).
+  bool TerminationRequested(TerminationRequest* out) const;
+  ResolverKind resolver() const { return resolver_; }
+  int32_t priority() const { return priority_; }
+  uint64_t idle_timeout_ns() const { return idle_timeout_ns_; }
+  uint64_t kill_grace_ns() const { return kill_grace_ns_; }
+
  private:
+  struct WaitState;
+  enum class Attempt { kGranted, kRefused, kWait };
   LedgerSession() = default;
-  [[gnu::cold, gnu::noinline]] bool TryChargeSlow(uint64_t bytes);
+  // resolver_wait.cpp: the locked path, the waiter table and the futex.
+  [[gnu::cold, gnu::noinline]] bool TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns,
+                                                  bool wait_on_retry_only);
+  Attempt AttemptLocked(uint64_t bytes, WaitState* w);
+  bool CommitLocked(const ChargeQuery& q);
+  bool EnqueueLocked(WaitState* w);
+  void DequeueLocked(WaitState* w);
+  void EndWaitLocked(WaitState* w, bool granted);
+  // Whether a burst must yield to an older waiter (one that fits now, or one waiting too long).
+  bool MustYieldLocked(uint64_t ticket);
+  void DropStaleWaitersLocked();
+  // Wakes waiters when there are any: after anything that lowers use or releases a request.
+  void NotifyFreed() {
+    if (__atomic_load_n(&header_->waiting, __ATOMIC_SEQ_CST) != 0) WakeWaiters();
+  }
+  [[gnu::cold, gnu::noinline]] void WakeWaiters();
+  // resolver_priority.cpp: marks victims for a refused burst; true when some are pending (marked,
+  // by anyone, and not yet gone).
+  bool MarkVictimsLocked(const ChargeQuery& q);
+  uint64_t TenantIdleNsLocked(uint32_t tenant, uint64_t now_ns) const;
   [[gnu::cold, gnu::noinline]] void AdjustSlow(uint64_t bytes, bool add);
   // Adds (or removes) bytes on the tenant/process pair; false if the tenant is frozen.
   bool AdjustAtomic(uint64_t bytes, bool add);
   bool Join(const TenantConfig& tenant, std::string* error);
+  void AdoptResolver(const TenantConfig& tenant);
   bool ClaimProcessSlot(std::string* error);
-  ChargeQuery QueryFor(uint64_t bytes) const;
+  ChargeQuery QueryFor(uint64_t bytes) const { return QueryFor(tenant_index_, bytes); }
+  ChargeQuery QueryFor(uint32_t tenant, uint64_t bytes) const;
   size_t ReapLocked(bool all_tenants);
   void RepairLocked();
   void Leave();
@@ -116,6 +192,10 @@ class LedgerSession {
   uint64_t limit_bytes_ = 0;
   uint64_t usable_bytes_ = 0;
   bool best_effort_ = false;
+  ResolverKind resolver_ = ResolverKind::kNone;
+  int32_t priority_ = 0;
+  uint64_t idle_timeout_ns_ = 0;
+  uint64_t kill_grace_ns_ = 0;
   std::string path_;
 };
 
@@ -127,6 +207,8 @@ struct ProcessSnapshot {
   uint64_t peak_bytes = 0;
   uint64_t generation = 0;
   uint64_t start_unix_ns = 0;
+  uint64_t last_active_ns = 0;  // ActivityClockNs
+  uint32_t waiting = 0;         // its threads waiting for memory
   bool alive = false;  // its slot lock is held
   std::string container_id;
 };
@@ -140,7 +222,34 @@ struct TenantSnapshot {
   uint64_t burst_bytes = 0;
   uint64_t oom_denials = 0;
   bool best_effort = false;
+  ResolverKind resolver = ResolverKind::kNone;
+  int32_t priority = 0;
+  uint64_t idle_timeout_ns = 0;
+  uint64_t kill_grace_ns = 0;
+  uint64_t idle_ns = 0;  // since its latest activity (its processes' last_active_ns), at the read
+  bool terminate_requested = false;  // marked by the priority resolver
+  uint32_t terminate_reason = 0;     // GS_TERMINATE_*
+  uint32_t terminate_requester = 0;  // tenant slot
+  uint64_t terminate_unix_ns = 0;
+  uint64_t wait_ns_total = 0;       // time its allocations spent waiting
+  uint64_t waits = 0;               // its waits that ended
+  uint64_t terminations_total = 0;  // times the priority resolver marked it
   std::vector<ProcessSnapshot> processes;
+};
+struct WaiterSnapshot {
+  uint64_t ticket = 0;
+  uint64_t bytes = 0;
+  uint32_t process_slot = 0;
+  uint32_t tenant_slot = 0;
+  uint64_t waited_ns = 0;  // so far, at the read
+};
+struct TerminationSnapshot {
+  uint64_t sequence = 0;  // 1 for the first mark ever
+  uint64_t unix_ns = 0;
+  std::string victim, requester;
+  uint32_t reason = 0;  // GS_TERMINATE_*
+  int32_t victim_priority = 0, requester_priority = 0;
+  uint64_t victim_used_bytes = 0, victim_burst_bytes = 0, victim_idle_ns = 0, requester_bytes = 0;
 };
 struct LedgerSnapshot {
   std::string path;
@@ -154,7 +263,11 @@ struct LedgerSnapshot {
   uint64_t burst_pool_free_bytes = 0;  // usable - sum(requests) - sum(bursts), never negative
   uint64_t repairs = 0;
   uint64_t reaped_processes = 0;
+  uint32_t waiting = 0;       // threads waiting for memory
+  uint64_t terminations = 0;  // marks ever recorded
   std::vector<TenantSnapshot> tenants;
+  std::vector<WaiterSnapshot> waiters;                     // by ticket
+  std::vector<TerminationSnapshot> recent_terminations;    // the last <= 32, oldest first
 };
 // False with *error (naming the file) when it is unreadable, foreign or fails validation.
 bool ReadLedger(const std::string& path, LedgerSnapshot* out, std::string* error);

@@ -41,6 +41,10 @@ void Initialise(void* base, const unsigned char uuid[16], uint64_t total_bytes, 
   h->process_slot_count = GS_LEDGER_PROCESS_SLOTS;
   h->tenant_slots_offset = GS_LEDGER_HEADER_BYTES;
   h->process_slots_offset = kProcessSlotsOffset;
+  h->terminations_offset = GS_LEDGER_TERMINATIONS_OFFSET;
+  h->termination_slot_bytes = sizeof(GsLedgerTermination);
+  h->termination_slot_count = GS_LEDGER_TERMINATION_SLOTS;
+  h->waiter_slot_count = GS_LEDGER_WAITER_SLOTS;
   h->file_bytes = GS_LEDGER_FILE_BYTES;
   h->total_bytes = total_bytes;
   h->usable_bytes = usable_bytes;
@@ -54,6 +58,12 @@ void Initialise(void* base, const unsigned char uuid[16], uint64_t total_bytes, 
 uint64_t NowUnixNs() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t NowMonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
@@ -170,6 +180,10 @@ std::string CheckHeader(const GsLedgerHeader& h, uint64_t file_bytes) {
            U64(h.process_slot_count) + " processes)";
   if (h.tenant_slots_offset != GS_LEDGER_HEADER_BYTES || h.process_slots_offset != kProcessSlotsOffset)
     return "slot offsets mismatch";
+  if (h.terminations_offset != GS_LEDGER_TERMINATIONS_OFFSET ||
+      h.termination_slot_bytes != sizeof(GsLedgerTermination) ||
+      h.termination_slot_count != GS_LEDGER_TERMINATION_SLOTS || h.waiter_slot_count != GS_LEDGER_WAITER_SLOTS)
+    return "waiter table or termination ring mismatch";
   if (h.file_bytes != GS_LEDGER_FILE_BYTES || file_bytes != GS_LEDGER_FILE_BYTES)
     return "size mismatch or truncated: the file has " + U64(file_bytes) + " bytes, its header says " +
            U64(h.file_bytes) + ", a ledger has " + U64(GS_LEDGER_FILE_BYTES);
@@ -195,6 +209,10 @@ std::string CheckSlots(const void* base) {
     if (t.request_bytes > t.limit_bytes || t.asked_request_bytes > t.limit_bytes)
       return where + "request " + U64(t.request_bytes) + " above limit " + U64(t.limit_bytes);
     if ((t.flags & ~GS_TENANT_BEST_EFFORT) != 0) return where + "unknown flags " + U64(t.flags);
+    if (t.resolver > GS_RESOLVER_PRIORITY) return where + "unknown resolver " + U64(t.resolver);
+    if ((t.terminate & GS_TERMINATE_REQUESTED) != 0 &&
+        (t.terminate & 0xffffffffu) >= GS_LEDGER_TENANT_SLOTS)
+      return where + "termination requester out of range";
     sum_requests += t.request_bytes;
     if (sum_requests > h.usable_bytes)
       return "totals inconsistent: the requests add up past usable " + U64(h.usable_bytes);
@@ -208,6 +226,19 @@ std::string CheckSlots(const void* base) {
       return where + "tenant index " + U64(p.tenant_index) + " out of range";
     if (!NulTerminated(p.container_id, sizeof p.container_id))
       return where + "container id is not NUL-terminated";
+  }
+  for (uint32_t i = 0; i < GS_LEDGER_WAITER_SLOTS; ++i) {
+    const GsLedgerWaiter& w = h.waiters[i];
+    if (w.ticket == 0) continue;
+    if (w.process_index >= GS_LEDGER_PROCESS_SLOTS || w.tenant_index >= GS_LEDGER_TENANT_SLOTS)
+      return "waiter " + U64(i) + ": slot index out of range";
+  }
+  const GsLedgerTermination* ring = Terminations(b);
+  for (uint32_t i = 0; i < GS_LEDGER_TERMINATION_SLOTS; ++i) {
+    if (ring[i].sequence == 0) continue;
+    if (!NulTerminated(ring[i].victim, sizeof ring[i].victim) ||
+        !NulTerminated(ring[i].requester, sizeof ring[i].requester))
+      return "termination record " + U64(i) + ": names are not NUL-terminated";
   }
   return {};
 }

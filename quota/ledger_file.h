@@ -45,6 +45,10 @@ inline off_t ProcessSlotOffset(uint32_t index) {
   return kProcessSlotsOffset + static_cast<off_t>(index) * GS_LEDGER_PROCESS_SLOT_BYTES;
 }
 
+inline GsLedgerTermination* Terminations(void* base) {
+  return reinterpret_cast<GsLedgerTermination*>(static_cast<char*>(base) + GS_LEDGER_TERMINATIONS_OFFSET);
+}
+
 void FormatUuid(const uint8_t uuid[16], char (&out)[41]);
 
 // Waiting for the ledger lock longer than this means a holder is stopped, not dead.
@@ -86,5 +90,7 @@ inline void NotePeak(GsLedgerProcess* p, uint64_t now) {
 }
 
 uint64_t NowUnixNs();
+// CLOCK_MONOTONIC: waits, idleness (GsLedgerProcess.last_active_ns); one clock for the node.
+uint64_t NowMonotonicNs();
 
 }  // namespace gpushare::quota::ledger_file

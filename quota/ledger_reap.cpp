@@ -89,6 +89,7 @@ size_t LedgerSession::ReapLocked(bool all_tenants) {
   }
   if (reaped > 0) {
     A(header_->reaped_processes).fetch_add(reaped, std::memory_order_relaxed);
+    NotifyFreed();
     GS_LOG_INFO("gpushare: ledger {}: released the usage of {} dead process(es)", path_, reaped);
   }
   return reaped;

@@ -46,6 +46,35 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->usable_bytes = h.usable_bytes;
   out->repairs = h.repairs;
   out->reaped_processes = h.reaped_processes;
+  out->waiting = h.waiting;
+  out->terminations = h.terminations;
+  const uint64_t now = lf::NowMonotonicNs();
+  for (const GsLedgerWaiter& w : h.waiters) {
+    if (w.ticket == 0) continue;
+    out->waiters.push_back({w.ticket, w.bytes, w.process_index, w.tenant_index,
+                            now > w.since_ns ? now - w.since_ns : 0});
+  }
+  std::sort(out->waiters.begin(), out->waiters.end(),
+            [](const WaiterSnapshot& a, const WaiterSnapshot& b) { return a.ticket < b.ticket; });
+  const GsLedgerTermination* ring = lf::Terminations(base);
+  for (uint64_t n = h.terminations > GS_LEDGER_TERMINATION_SLOTS ? h.terminations - GS_LEDGER_TERMINATION_SLOTS + 1 : 1;
+       n <= h.terminations; ++n) {
+    const GsLedgerTermination& r = ring[(n - 1) % GS_LEDGER_TERMINATION_SLOTS];
+    if (r.sequence != n) continue;  // being rewritten
+    TerminationSnapshot t;
+    t.sequence = r.sequence;
+    t.unix_ns = r.unix_ns;
+    t.victim = r.victim;
+    t.requester = r.requester;
+    t.reason = r.reason;
+    t.victim_priority = r.victim_priority;
+    t.requester_priority = r.requester_priority;
+    t.victim_used_bytes = r.victim_used_bytes;
+    t.victim_burst_bytes = r.victim_burst_bytes;
+    t.victim_idle_ns = r.victim_idle_ns;
+    t.requester_bytes = r.requester_bytes;
+    out->recent_terminations.push_back(std::move(t));
+  }
   for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
     const GsLedgerTenant& t = tenants[i];
     if (t.state != GS_SLOT_ACTIVE) continue;
@@ -59,6 +88,18 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
     ts.burst_bytes = BurstOf(ts.used_bytes, ts.request_bytes);
     ts.oom_denials = t.oom_denials;
     ts.best_effort = (t.flags & GS_TENANT_BEST_EFFORT) != 0;
+    ts.resolver = static_cast<ResolverKind>(t.resolver);
+    ts.priority = t.priority;
+    ts.idle_timeout_ns = t.idle_timeout_ns;
+    ts.kill_grace_ns = t.kill_grace_ns;
+    ts.terminate_requested = (t.terminate & GS_TERMINATE_REQUESTED) != 0;
+    ts.terminate_reason = static_cast<uint32_t>((t.terminate >> 32) & 0x7fffffffu);
+    ts.terminate_requester = static_cast<uint32_t>(t.terminate & 0xffffffffu);
+    ts.terminate_unix_ns = t.terminate_unix_ns;
+    ts.wait_ns_total = t.wait_ns_total;
+    ts.waits = t.waits;
+    ts.terminations_total = t.terminations;
+    uint64_t latest_activity = 0;
     for (uint32_t j = 0; j < GS_LEDGER_PROCESS_SLOTS; ++j) {
       const GsLedgerProcess& p = processes[j];
       if (p.state != GS_SLOT_ACTIVE || p.tenant_index != i) continue;
@@ -69,10 +110,14 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.peak_bytes = p.peak_bytes;
       ps.generation = p.generation;
       ps.start_unix_ns = p.start_unix_ns;
+      ps.last_active_ns = p.last_active_ns;
+      ps.waiting = p.waiting;
+      latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;
       ts.processes.push_back(std::move(ps));
     }
+    ts.idle_ns = now > latest_activity ? now - latest_activity : 0;
     out->sum_request_bytes += ts.request_bytes;
     out->sum_used_bytes += ts.used_bytes;
     out->sum_burst_bytes += ts.burst_bytes;

@@ -1,7 +1,10 @@
 #include "quota/memory_accounting.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
+#include "quota/activity.h"
 #include "quota/pool_accounting.h"
 #include "quota/unseen_memory.h"
 #include "src/log.h"
@@ -55,6 +58,24 @@ CUresult Deny(const DeviceQuota& quota, uint64_t bytes, const char* what) {
   GS_LOG_DEBUG("device {}: {} of {} bytes denied ({} of {} used)", quota.ordinal(), what, bytes,
                quota.used_bytes(), quota.limit_bytes());
   return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+uint64_t DriverLagDeadline(const DeviceQuota& quota) {
+  return ActivityClockNs() + std::min(quota.wait_timeout_ns(), kDriverLagNs);
+}
+
+bool AwaitDriverLag(uint64_t deadline_ns) {
+  if (ActivityClockNs() >= deadline_ns) return false;
+  usleep(5000);
+  return true;
+}
+
+void NoteDriverLag(const DeviceQuota& quota, CUresult rc) {
+  if (rc == CUDA_SUCCESS)
+    GS_LOG_INFO("device {}: the driver caught up with memory the ledger granted", quota.ordinal());
+  else
+    GS_LOG_WARN("device {}: the ledger granted memory the driver does not have (error {}): memory "
+                "held outside gpushare?", quota.ordinal(), static_cast<int>(rc));
 }
 
 void Keep(HandleKind kind, uint64_t handle, const Target& target, Charge& charge) {

@@ -55,13 +55,18 @@ uint64_t g_graph_charged[64];
 }  // namespace
 
 Charge ReservePoolGrowth(DeviceQuota& quota, CUmemoryPool pool, uint64_t bytes) {
-  Pools& pools = ThePools();
-  std::lock_guard lock(pools.mu);
-  SyncLocked(pools, quota, pool);
-  const uint64_t reserved = pools.charges[pool].charged_bytes;
-  const uint64_t used = PoolAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT);
-  const uint64_t idle = reserved > used ? reserved - used : 0;
-  return ChargeAllocation(quota, bytes > idle ? bytes - idle : 0);
+  uint64_t growth = 0;
+  {
+    Pools& pools = ThePools();
+    std::lock_guard lock(pools.mu);
+    SyncLocked(pools, quota, pool);
+    const uint64_t reserved = pools.charges[pool].charged_bytes;
+    const uint64_t used = PoolAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT);
+    const uint64_t idle = reserved > used ? reserved - used : 0;
+    growth = bytes > idle ? bytes - idle : 0;
+  }
+  // Outside the lock: a colliding charge may wait (GPUSHARE_RESOLVER) for other tenants.
+  return ChargeAllocation(quota, growth);
 }
 
 void SyncPool(DeviceQuota& quota, CUmemoryPool pool) {

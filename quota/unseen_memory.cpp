@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "quota/activity.h"
 #include "src/log.h"
 #include "src/nvml.h"
 
@@ -39,6 +40,7 @@ void ReconcileUnseen(DeviceQuota& quota) {
 }
 
 Charge ChargeAllocation(DeviceQuota& quota, uint64_t bytes) {
+  NoteActivity();
   if (quota.headroom_bytes() < bytes + ReconcileMargin(quota)) ReconcileUnseen(quota);
   return Charge::Try(&quota, bytes);
 }

@@ -3,10 +3,12 @@
  * and any other tool without gpushare's code.
  *
  * File: <dir>/gpushare-<uuid as 32 lowercase hex>.ledger, 0666, in a 01777 directory (default
- * /var/run/gpushare). Layout: one GsLedgerHeader (4 KiB), then tenant_slot_count GsLedgerTenant
- * at tenant_slots_offset, then process_slot_count GsLedgerProcess at process_slots_offset;
- * file_bytes in all. Only fixed-width integers and char arrays; every hole is a named reserved
- * field (zero); offsets are pinned below and in tests/quota/ledger_test.cpp.
+ * /var/run/gpushare). Layout: one GsLedgerHeader (4 KiB, with the waiter table), then
+ * tenant_slot_count GsLedgerTenant at tenant_slots_offset, then process_slot_count
+ * GsLedgerProcess at process_slots_offset, then termination_slot_count GsLedgerTermination (a
+ * ring) at terminations_offset; file_bytes in all. Only fixed-width integers and char arrays;
+ * every hole is a named reserved field (zero); offsets are pinned below and in
+ * tests/quota/ledger_test.cpp.
  *
  * How to change it: a new field is carved from a reserved array (readers of the same version
  * see zero there); anything else bumps GS_LEDGER_ABI_VERSION, and a file of another version is
@@ -25,6 +27,16 @@
  *  - Counters marked "atomic" are updated with 64-bit atomics outside the lock: an allocation
  *    that stays within the tenant's request is one CAS on the tenant's used_bytes plus an add on
  *    the process's used_bytes, with `inflight` set around the pair.
+ *  - Collisions (version 2): a refused burst may wait. Waiters register in `waiters` (a ticket
+ *    each, FIFO) and count themselves in `waiting`, both under the lock, then FUTEX_WAIT (shared,
+ *    not private) on `wake_seq`. Whoever lowers a tenant's use (a free, a leave, a reap) and sees
+ *    `waiting` nonzero bumps `wake_seq` and FUTEX_WAKEs everyone. The priority resolver marks a
+ *    victim tenant in its `terminate` word (its own processes carry it out) and records the mark
+ *    in the termination ring.
+ *
+ * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters, the
+ * termination ring after the process slots, tenant resolver .. terminations, process
+ * last_active_ns and waiting).
  */
 #ifndef GPUSHARE_LEDGER_ABI_H_
 #define GPUSHARE_LEDGER_ABI_H_
@@ -33,7 +45,7 @@
 #include <stdint.h>
 
 #define GS_LEDGER_MAGIC "GPUSHLDG" /* 8 bytes, no NUL stored */
-#define GS_LEDGER_ABI_VERSION 1u
+#define GS_LEDGER_ABI_VERSION 2u
 #define GS_LEDGER_INITIALIZED 0x54494E49u /* "INIT": the creator finished, before link() */
 #define GS_LEDGER_HEADER_BYTES 4096u
 #define GS_LEDGER_TENANT_SLOT_BYTES 256u
@@ -43,9 +55,15 @@
 #define GS_LEDGER_LOCK_BYTES 64u /* pthread_mutex_t is 40 bytes on x86-64, 48 on aarch64 */
 #define GS_LEDGER_NAME_BYTES 128u
 #define GS_LEDGER_CONTAINER_ID_BYTES 72u
-#define GS_LEDGER_FILE_BYTES                                              \
+#define GS_LEDGER_WAITER_SLOTS 64u
+#define GS_LEDGER_WAITER_SLOT_BYTES 48u
+#define GS_LEDGER_TERMINATION_SLOTS 32u
+#define GS_LEDGER_TERMINATION_SLOT_BYTES 320u
+#define GS_LEDGER_TERMINATIONS_OFFSET                                     \
   (GS_LEDGER_HEADER_BYTES + GS_LEDGER_TENANT_SLOTS * GS_LEDGER_TENANT_SLOT_BYTES + \
    GS_LEDGER_PROCESS_SLOTS * GS_LEDGER_PROCESS_SLOT_BYTES)
+#define GS_LEDGER_FILE_BYTES \
+  (GS_LEDGER_TERMINATIONS_OFFSET + GS_LEDGER_TERMINATION_SLOTS * GS_LEDGER_TERMINATION_SLOT_BYTES)
 
 /* Slot states. */
 #define GS_SLOT_FREE 0u
@@ -55,6 +73,42 @@
 /* GsLedgerTenant.used_bytes: set while the lock holder recounts the tenant; an atomic update
  * that sees it backs off to the locked path. */
 #define GS_TENANT_USED_FROZEN (1ull << 63)
+/* GsLedgerTenant.resolver: what a burst refused for lack of memory does. */
+#define GS_RESOLVER_NONE 0u     /* refused at once */
+#define GS_RESOLVER_WAIT 1u     /* waits for memory to be freed */
+#define GS_RESOLVER_PRIORITY 2u /* marks lower-priority or idle bursting tenants, then waits */
+/* GsLedgerTenant.terminate: 0, or GS_TERMINATE_REQUESTED | reason << 32 | requester tenant slot. */
+#define GS_TERMINATE_REQUESTED (1ull << 63)
+#define GS_TERMINATE_LOWER_PRIORITY 1u
+#define GS_TERMINATE_IDLE 2u
+
+/* One thread waiting for memory (header.waiters); ticket 0 = a free entry. Under the lock. */
+typedef struct GsLedgerWaiter {
+  uint64_t ticket;                /*   0 FIFO order; from header.next_ticket */
+  uint64_t bytes;                 /*   8 what it asks for */
+  uint64_t generation;            /*  16 its process slot's generation */
+  uint32_t process_index;         /*  24 its process slot */
+  uint32_t tenant_index;          /*  28 its tenant slot */
+  uint64_t since_ns;              /*  32 CLOCK_MONOTONIC when it started waiting */
+  uint64_t deadline_ns;           /*  40 CLOCK_MONOTONIC when it gives up */
+} GsLedgerWaiter;
+
+/* One mark of the priority resolver (the ring at terminations_offset; record n, counted from 1,
+ * is at (n - 1) % GS_LEDGER_TERMINATION_SLOTS). Written under the lock, `sequence` last. */
+typedef struct GsLedgerTermination {
+  uint64_t sequence;              /*   0 atomic: n; 0 = never written */
+  uint64_t unix_ns;               /*   8 when marked */
+  uint64_t victim_used_bytes;     /*  16 the victim tenant's use then */
+  uint64_t victim_burst_bytes;    /*  24 its burst then */
+  uint32_t reason;                /*  32 GS_TERMINATE_* */
+  int32_t victim_priority;        /*  36 */
+  int32_t requester_priority;     /*  40 */
+  uint32_t reserved0;             /*  44 */
+  uint64_t victim_idle_ns;        /*  48 how long the victim had been idle */
+  uint64_t requester_bytes;       /*  56 the refused allocation */
+  char victim[GS_LEDGER_NAME_BYTES];    /*  64 tenant name, NUL-terminated */
+  char requester[GS_LEDGER_NAME_BYTES]; /* 192 tenant name, NUL-terminated */
+} GsLedgerTermination;
 
 typedef struct GsLedgerHeader {
   char magic[8];                  /*   0 GS_LEDGER_MAGIC */
@@ -77,7 +131,19 @@ typedef struct GsLedgerHeader {
   uint64_t reaped_processes;      /* 112 atomic: dead processes whose usage was released */
   uint8_t reserved0[8];           /* 120 */
   uint8_t lock[GS_LEDGER_LOCK_BYTES]; /* 128 robust process-shared pthread_mutex_t, opaque */
-  uint8_t reserved[GS_LEDGER_HEADER_BYTES - 192]; /* 192 zero; new fields come from here */
+  uint32_t wake_seq;              /* 192 futex word: bumped (then FUTEX_WAKE) by frees while waiting != 0 */
+  uint32_t waiting;               /* 196 atomic: threads in a wait loop (written under the lock) */
+  uint64_t next_ticket;           /* 200 the next waiter's ticket - 1 (under the lock) */
+  uint64_t terminations;          /* 208 atomic: termination records ever written */
+  uint64_t terminations_offset;   /* 216 GS_LEDGER_TERMINATIONS_OFFSET */
+  uint32_t termination_slot_bytes;/* 224 sizeof(GsLedgerTermination) */
+  uint32_t termination_slot_count;/* 228 GS_LEDGER_TERMINATION_SLOTS */
+  uint32_t waiter_slot_count;     /* 232 GS_LEDGER_WAITER_SLOTS */
+  uint32_t reserved1;             /* 236 */
+  uint8_t reserved2[16];          /* 240 */
+  GsLedgerWaiter waiters[GS_LEDGER_WAITER_SLOTS]; /* 256 under the lock */
+  uint8_t reserved[GS_LEDGER_HEADER_BYTES - 256 - GS_LEDGER_WAITER_SLOTS * GS_LEDGER_WAITER_SLOT_BYTES];
+                                  /* 3328 zero; new fields come from here */
 } GsLedgerHeader;
 
 typedef struct GsLedgerTenant {
@@ -92,7 +158,15 @@ typedef struct GsLedgerTenant {
   uint32_t reserved0;             /*  52 */
   uint64_t joined_unix_ns;        /*  56 */
   char name[GS_LEDGER_NAME_BYTES];/*  64 NUL-terminated */
-  uint8_t reserved[64];           /* 192 */
+  uint32_t resolver;              /* 192 GS_RESOLVER_*; every process of the tenant agrees */
+  int32_t priority;               /* 196 higher wins */
+  uint64_t idle_timeout_ns;       /* 200 as a requester: idle longer makes a victim; 0 = never */
+  uint64_t kill_grace_ns;         /* 208 as a victim: SIGTERM to SIGKILL */
+  uint64_t terminate;             /* 216 atomic: GS_TERMINATE_REQUESTED | reason << 32 | requester */
+  uint64_t terminate_unix_ns;     /* 224 when it was marked */
+  uint64_t wait_ns_total;         /* 232 atomic: time its allocations spent waiting */
+  uint64_t waits;                 /* 240 atomic: its waits that ended (granted or timed out) */
+  uint64_t terminations;          /* 248 atomic: times the priority resolver marked it */
 } GsLedgerTenant;
 
 typedef struct GsLedgerProcess {
@@ -106,7 +180,11 @@ typedef struct GsLedgerProcess {
   uint32_t reserved0;             /*  44 */
   uint64_t start_unix_ns;         /*  48 */
   char container_id[GS_LEDGER_CONTAINER_ID_BYTES]; /* 56 from its cgroup, NUL-terminated */
-  uint8_t reserved[128];          /* 128 */
+  uint64_t last_active_ns;        /* 128 atomic (relaxed, owner-written): CLOCK_MONOTONIC of its
+                                     latest launch, copy or allocation */
+  uint32_t waiting;               /* 136 its threads counted in header.waiting (under the lock) */
+  uint32_t reserved1;             /* 140 */
+  uint8_t reserved[112];          /* 144 */
 } GsLedgerProcess;
 
 #ifdef __cplusplus
@@ -125,6 +203,24 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, name) == 64, "tenant name at 64
 GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerProcess) == GS_LEDGER_PROCESS_SLOT_BYTES, "process slot");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, used_bytes) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, inflight) % 8 == 0, "atomics 8-aligned");
-GS_LEDGER_STATIC_ASSERT(GS_LEDGER_FILE_BYTES == 151552u, "file size");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, wake_seq) == 192, "futex word at 192");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiting) == 196, "waiting at 196");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, next_ticket) == 200, "next_ticket at 200");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, terminations) == 208, "terminations at 208");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, terminations_offset) == 216, "ring offset at 216");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiters) == 256, "waiter table at 256");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, reserved) == 3328, "header reserve at 3328");
+GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerWaiter) == GS_LEDGER_WAITER_SLOT_BYTES, "waiter slot");
+GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerTermination) == GS_LEDGER_TERMINATION_SLOT_BYTES, "termination slot");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTermination, victim) == 64, "victim name at 64");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTermination, requester) == 192, "requester name at 192");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, resolver) == 192, "resolver at 192");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, terminate) == 216, "terminate at 216");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, terminate) % 8 == 0, "atomics 8-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, wait_ns_total) == 232, "wait_ns_total at 232");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, last_active_ns) == 128, "last_active_ns at 128");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, last_active_ns) % 64 == 0, "own cache line");
+GS_LEDGER_STATIC_ASSERT(GS_LEDGER_TERMINATIONS_OFFSET == 151552u, "ring after the process slots");
+GS_LEDGER_STATIC_ASSERT(GS_LEDGER_FILE_BYTES == 161792u, "file size");
 
 #endif /* GPUSHARE_LEDGER_ABI_H_ */

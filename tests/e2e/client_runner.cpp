@@ -79,11 +79,24 @@ long long WaitForValue(const Spawned& s, const std::string& key, int timeout_s) 
   return -1;
 }
 
+int WaitForExit(Spawned& s, int timeout_s) {
+  for (int i = 0; i < timeout_s * 100; ++i) {
+    int status = 0;
+    if (waitpid(s.pid, &status, WNOHANG) == s.pid) {
+      s.pid = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    usleep(10000);
+  }
+  return -1;
+}
+
 void KillProgram(Spawned& s) {
-  if (s.pid <= 0) return;
-  kill(s.pid, SIGKILL);
-  waitpid(s.pid, nullptr, 0);
-  s.pid = -1;
+  if (s.pid > 0) {
+    kill(s.pid, SIGKILL);
+    waitpid(s.pid, nullptr, 0);
+    s.pid = -1;
+  }
   unlink(s.out_path.c_str());
   unlink(s.err_path.c_str());
 }

@@ -26,6 +26,8 @@ struct Spawned {
 Spawned SpawnProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 // Waits (up to timeout_s) until the program printed `key`; returns its value or -1.
 long long WaitForValue(const Spawned& s, const std::string& key, int timeout_s = 20);
+// Waits up to timeout_s for it to end; its exit code, 128 + signal, or -1 if still running.
+int WaitForExit(Spawned& s, int timeout_s);
 // SIGKILLs it and reaps it.
 void KillProgram(Spawned& s);
 

@@ -163,6 +163,19 @@ void TryFamilies(uint64_t bytes) {
   }
 }
 
+// Fills until refused, then asks again for the same block as a caching allocator does after
+// freeing its cache: under GPUSHARE_WAIT_MODE=retry the first refusal is immediate and the
+// retry waits.
+void FillThenRetry() {
+  uint64_t got = 0;
+  for (CUdeviceptr p = 0; api.cuMemAlloc(&p, 64 * kMiB) == CUDA_SUCCESS;) got += 64 * kMiB;
+  Print("first_refusal_after", got);
+  std::fflush(stdout);
+  CUdeviceptr p = 0;
+  const CUresult rc = api.cuMemAlloc(&p, 64 * kMiB);
+  PrintRc("retry_rc", rc);
+}
+
 // Every device in turn: its own quota, shown and enforced (multi-GPU processes).
 void EachDevice() {
   for (int d = 0; d < 2; ++d) {
@@ -250,6 +263,7 @@ int main(int argc, char** argv) {
   if (scenario == "hold") Hold(argc > 3 ? std::stoull(argv[3]) : 64 * kMiB);
   if (scenario == "launch") LaunchKernels();
   if (scenario == "devices") EachDevice();
+  if (scenario == "retry") FillThenRetry();
   if (scenario == "context") {
     CUcontext extra = nullptr;
     PrintRc("ctx_create_rc", api.cuCtxCreate(&extra, nullptr, 0, dev));

@@ -43,7 +43,38 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, reaped_processes), 112u);
   EXPECT_EQ(offsetof(GsLedgerHeader, reserved0), 120u);
   EXPECT_EQ(offsetof(GsLedgerHeader, lock), 128u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, reserved), 192u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, wake_seq), 192u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, waiting), 196u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, next_ticket), 200u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, terminations), 208u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, terminations_offset), 216u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, termination_slot_bytes), 224u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, termination_slot_count), 228u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, waiter_slot_count), 232u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, waiters), 256u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, reserved), 256u + 64u * 48u);
+
+  EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, bytes), 8u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, generation), 16u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, process_index), 24u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, tenant_index), 28u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, since_ns), 32u);
+  EXPECT_EQ(offsetof(GsLedgerWaiter, deadline_ns), 40u);
+
+  EXPECT_EQ(sizeof(GsLedgerTermination), 320u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, sequence), 0u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, unix_ns), 8u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, victim_used_bytes), 16u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, victim_burst_bytes), 24u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, reason), 32u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, victim_priority), 36u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, requester_priority), 40u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, victim_idle_ns), 48u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, requester_bytes), 56u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, victim), 64u);
+  EXPECT_EQ(offsetof(GsLedgerTermination, requester), 192u);
 
   EXPECT_EQ(sizeof(GsLedgerTenant), 256u);
   EXPECT_EQ(offsetof(GsLedgerTenant, state), 0u);
@@ -57,7 +88,15 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, reserved0), 52u);
   EXPECT_EQ(offsetof(GsLedgerTenant, joined_unix_ns), 56u);
   EXPECT_EQ(offsetof(GsLedgerTenant, name), 64u);
-  EXPECT_EQ(offsetof(GsLedgerTenant, reserved), 192u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, resolver), 192u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, priority), 196u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, idle_timeout_ns), 200u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, kill_grace_ns), 208u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, terminate), 216u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, terminate_unix_ns), 224u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, wait_ns_total), 232u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, waits), 240u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, terminations), 248u);
 
   EXPECT_EQ(sizeof(GsLedgerProcess), 256u);
   EXPECT_EQ(offsetof(GsLedgerProcess, state), 0u);
@@ -70,8 +109,12 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, reserved0), 44u);
   EXPECT_EQ(offsetof(GsLedgerProcess, start_unix_ns), 48u);
   EXPECT_EQ(offsetof(GsLedgerProcess, container_id), 56u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, reserved), 128u);
-  EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 256u + 512u * 256u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, last_active_ns), 128u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, waiting), 136u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, reserved1), 140u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, reserved), 144u);
+  EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 256u + 512u * 256u);
+  EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 256u + 512u * 256u + 32u * 320u);
 }
 
 TEST(LedgerPath, NamesTheGpuByUuid) {
@@ -277,7 +320,7 @@ TEST(LedgerValidation, RefusesWrongMagic) {
   ExpectRefused([](int fd) { ASSERT_EQ(pwrite(fd, "NOTMINE!", 8, 0), 8); }, "bad magic");
 }
 TEST(LedgerValidation, RefusesForeignVersion) {
-  ExpectRefused([](int fd) { Poke<uint32_t>(fd, offsetof(GsLedgerHeader, abi_version), 2); }, "ABI version 2");
+  ExpectRefused([](int fd) { Poke<uint32_t>(fd, offsetof(GsLedgerHeader, abi_version), 1); }, "ABI version 1");
 }
 TEST(LedgerValidation, RefusesTruncated) {
   ExpectRefused([](int fd) { ASSERT_EQ(ftruncate(fd, 5000), 0); }, "truncated");

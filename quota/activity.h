@@ -1,0 +1,23 @@
+// A tenant's last activity, for the priority resolver's idle test, at next to no cost on the hot
+// path: launches store a coarse clock (updated by the watcher thread every 100 ms) into a
+// process-local word with relaxed atomics; the watcher copies it into the ledger.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace gpushare::quota {
+namespace detail {
+extern std::atomic<uint64_t> g_coarse_now_ns;
+extern std::atomic<uint64_t> g_last_active_ns;
+}  // namespace detail
+
+// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the node (quota/ledger.h).
+uint64_t ActivityClockNs();
+
+// A launch, copy or allocation happened. No lock, no syscall, no shared cache line.
+inline void NoteActivity() {
+  detail::g_last_active_ns.store(detail::g_coarse_now_ns.load(std::memory_order_relaxed),
+                                 std::memory_order_relaxed);
+}
+
+}  // namespace gpushare::quota

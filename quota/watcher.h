@@ -1,0 +1,13 @@
+// The watcher: one thread in every process that holds a quota. Every 100 ms it advances the
+// coarse activity clock, publishes this process's last activity into its ledger slots, and
+// carries out a termination the priority resolver has marked on this process's tenant:
+// tenants live in other containers and PID namespaces, so the victim's own library acts,
+// SIGTERM first and SIGKILL after GPUSHARE_KILL_GRACE.
+#pragma once
+
+namespace gpushare::quota {
+
+// Starts the thread once; later calls do nothing.
+void StartWatcher();
+
+}  // namespace gpushare::quota

@@ -1,0 +1,113 @@
+// Collision resolvers through the whole library: processes of different tenants on one fake
+// GPU whose bursts collide, under wait and priority.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/client_runner.h"
+#include "tests/e2e/driver_api.h"
+#include "tests/e2e/preload_env.h"
+
+namespace {
+
+constexpr long long kGiB = 1ll << 30;
+using Clock = std::chrono::steady_clock;
+
+// 16 GiB GPU; each tenant 4Gi request, 12Gi limit: 8 GiB of burst pool between them.
+std::vector<std::string> Tenant(const std::string& name, std::vector<std::string> extra) {
+  extra.insert(extra.begin(), {"GPUSHARE_TENANT=" + name, "GPUSHARE_MEM_REQUEST=4Gi",
+                               "GPUSHARE_MEM_LIMIT=12Gi", "GPUSHARE_FAKE_DEVICES=16Gi"});
+  return e2e::PreloadEnv(extra);
+}
+
+e2e::Spawned Hold(const std::vector<std::string>& env, long long bytes) {
+  return e2e::SpawnProgram({GS_CLIENT_PATH, "link", "hold", std::to_string(bytes)}, env);
+}
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+TEST(Resolvers, WaitResumesWhenTheCoTenantFrees) {
+  auto a = Hold(Tenant("a", {"GPUSHARE_RESOLVER=wait"}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(a, "held"), 12 * kGiB);
+  auto b = Hold(Tenant("b", {"GPUSHARE_RESOLVER=wait", "GPUSHARE_WAIT_MODE=always",
+                             "GPUSHARE_WAIT_TIMEOUT=20s"}), 8 * kGiB);
+  EXPECT_EQ(e2e::WaitForValue(b, "held", 1), -1) << "b waits: its burst does not fit";
+  e2e::KillProgram(a);
+  EXPECT_EQ(e2e::WaitForValue(b, "held", 10), 8 * kGiB) << "b resumed once a's memory was released";
+  e2e::KillProgram(b);
+}
+
+TEST(Resolvers, WaitGivesUpAfterTheTimeout) {
+  auto a = Hold(Tenant("a", {}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(a, "held"), 12 * kGiB);
+  const auto start = Clock::now();
+  const auto b = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"},
+                                 Tenant("b", {"GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=500ms"}));
+  const double elapsed = SecondsSince(start);
+  EXPECT_EQ(b.Int("filled_bytes"), 4 * kGiB) << b.err;
+  EXPECT_EQ(b.Int("fill_stop_rc"), CUDA_ERROR_OUT_OF_MEMORY);
+  EXPECT_GE(elapsed, 0.5);
+  EXPECT_LT(elapsed, 5.0);
+  e2e::KillProgram(a);
+}
+
+TEST(Resolvers, RetryModeRefusesAtOnceThenWaitsOnTheRetry) {
+  auto a = Hold(Tenant("a", {}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(a, "held"), 12 * kGiB);
+  auto b = e2e::SpawnProgram({GS_CLIENT_PATH, "link", "retry"}, Tenant("b", {"GPUSHARE_WAIT_TIMEOUT=20s"}));
+  EXPECT_EQ(e2e::WaitForValue(b, "first_refusal_after", 10), 4 * kGiB) << "the first refusal is immediate";
+  EXPECT_EQ(e2e::WaitForValue(b, "retry_rc", 1), -1) << "the retry waits";
+  e2e::KillProgram(a);
+  EXPECT_EQ(e2e::WaitForValue(b, "retry_rc", 10), CUDA_SUCCESS);
+  e2e::KillProgram(b);
+}
+
+TEST(Resolvers, NoneRefusesAtOnce) {
+  auto a = Hold(Tenant("a", {}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(a, "held"), 12 * kGiB);
+  const auto start = Clock::now();
+  const auto b = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"},
+                                 Tenant("b", {"GPUSHARE_RESOLVER=none", "GPUSHARE_WAIT_MODE=always"}));
+  EXPECT_EQ(b.Int("filled_bytes"), 4 * kGiB);
+  EXPECT_LT(SecondsSince(start), 3.0);
+  e2e::KillProgram(a);
+}
+
+TEST(Resolvers, PriorityTerminatesTheLowerPriorityTenant) {
+  auto low = Hold(Tenant("low", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_PRIORITY=0"}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(low, "held"), 12 * kGiB);
+  auto high = Hold(Tenant("high", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_PRIORITY=10",
+                                   "GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=20s"}),
+                   10 * kGiB);
+  EXPECT_EQ(e2e::WaitForExit(low, 10), 128 + SIGTERM) << "the victim's own library sent SIGTERM";
+  EXPECT_EQ(e2e::WaitForValue(high, "held", 10), 10 * kGiB) << "then the winner's allocation proceeded";
+  e2e::KillProgram(high);
+  e2e::KillProgram(low);
+}
+
+TEST(Resolvers, PriorityTakesOnlyBurstsNeverAGuarantee) {
+  // low (priority 0) stays within its request; mid (priority 5) bursts. high (priority 10)
+  // collides: only mid's burst may be taken, though low has the lower priority.
+  auto low = Hold(Tenant("low", {"GPUSHARE_PRIORITY=0"}), 4 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(low, "held"), 4 * kGiB);
+  auto mid = Hold(Tenant("mid", {"GPUSHARE_PRIORITY=5"}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(mid, "held"), 12 * kGiB);
+  auto high = Hold(Tenant("high", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_PRIORITY=10",
+                                   "GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=20s",
+                                   "GPUSHARE_MEM_REQUEST=0", "GPUSHARE_BEST_EFFORT=true"}),
+                   4 * kGiB);
+  EXPECT_EQ(e2e::WaitForExit(mid, 10), 128 + SIGTERM) << "the bursting tenant is the victim";
+  EXPECT_EQ(e2e::WaitForValue(high, "held", 10), 4 * kGiB);
+  EXPECT_EQ(e2e::WaitForExit(low, 1), -1) << "a tenant within its request is never terminated";
+  e2e::KillProgram(high);
+  e2e::KillProgram(mid);
+  e2e::KillProgram(low);
+}
+
+}  // namespace
