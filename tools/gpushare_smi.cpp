@@ -1,6 +1,7 @@
 // gpushare-smi: every GPU's ledger in a directory, as a table or JSON. Needs no GPU and no CUDA.
 // Exit status: 0, 1 when any ledger file is refused (the others are still shown), 2 on usage.
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -12,12 +13,17 @@
 namespace {
 
 using gpushare::quota::LedgerSnapshot;
+using gpushare::quota::ResolverKind;
+using gpushare::quota::ResolverName;
+using gpushare::quota::DescribeTerminationReason;
 
 constexpr const char* kUsage =
     "usage: gpushare-smi [--ledger-dir DIR] [--json] [--help]\n"
     "Shows the gpushare ledger of every GPU in DIR (default: $GPUSHARE_LEDGER_DIR, else %s):\n"
     "capacity, sum of requests, free burst pool, and per tenant its request, limit, used bytes,\n"
-    "burst and OOM denials, with its processes (pid in their own namespace, used, alive/dead).\n"
+    "burst, OOM denials, resolver (priority), time spent waiting and idle, with its processes\n"
+    "(pid in their own namespace, used, alive/dead); then the allocations waiting for memory\n"
+    "and the priority resolver's recent terminations (who, why, when, how much memory).\n"
     "  --ledger-dir DIR  where the ledgers are\n"
     "  --json            print JSON instead of a table\n"
     "Exit status 1 when a ledger file is refused (corrupt, foreign, another version).\n";
@@ -36,6 +42,21 @@ std::string Human(uint64_t bytes) {
   return buf;
 }
 
+std::string Seconds(uint64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string WallClock(uint64_t unix_ns) {
+  const time_t t = static_cast<time_t>(unix_ns / 1'000'000'000ull);
+  tm local{};
+  localtime_r(&t, &local);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &local);
+  return buf;
+}
+
 nlohmann::json ToJson(const LedgerSnapshot& s) {
   nlohmann::json tenants = nlohmann::json::array();
   for (const auto& t : s.tenants) {
@@ -44,18 +65,38 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
       processes.push_back({{"slot", p.slot}, {"pid", p.pid}, {"used_bytes", p.used_bytes},
                            {"peak_bytes", p.peak_bytes}, {"alive", p.alive},
                            {"container_id", p.container_id}, {"start_unix_ns", p.start_unix_ns},
-                           {"generation", p.generation}});
+                           {"generation", p.generation}, {"waiting", p.waiting}});
     tenants.push_back({{"name", t.name}, {"request_bytes", t.request_bytes},
                        {"asked_request_bytes", t.asked_request_bytes}, {"limit_bytes", t.limit_bytes},
                        {"used_bytes", t.used_bytes}, {"burst_bytes", t.burst_bytes},
                        {"oom_denials", t.oom_denials}, {"best_effort", t.best_effort},
+                       {"resolver", ResolverName(t.resolver)}, {"priority", t.priority},
+                       {"idle_timeout_ns", t.idle_timeout_ns}, {"kill_grace_ns", t.kill_grace_ns},
+                       {"idle_ns", t.idle_ns}, {"wait_ns_total", t.wait_ns_total}, {"waits", t.waits},
+                       {"terminations_total", t.terminations_total},
+                       {"terminate_requested", t.terminate_requested},
+                       {"terminate_reason", t.terminate_requested ? DescribeTerminationReason(t.terminate_reason) : ""},
+                       {"terminate_unix_ns", t.terminate_unix_ns},
                        {"processes", processes}});
   }
+  nlohmann::json waiters = nlohmann::json::array();
+  for (const auto& w : s.waiters)
+    waiters.push_back({{"ticket", w.ticket}, {"bytes", w.bytes}, {"process_slot", w.process_slot},
+                       {"tenant_slot", w.tenant_slot}, {"waited_ns", w.waited_ns}});
+  nlohmann::json terminations = nlohmann::json::array();
+  for (const auto& r : s.recent_terminations)
+    terminations.push_back({{"sequence", r.sequence}, {"unix_ns", r.unix_ns}, {"victim", r.victim},
+                            {"requester", r.requester}, {"reason", DescribeTerminationReason(r.reason)},
+                            {"victim_priority", r.victim_priority}, {"requester_priority", r.requester_priority},
+                            {"victim_used_bytes", r.victim_used_bytes}, {"victim_burst_bytes", r.victim_burst_bytes},
+                            {"victim_idle_ns", r.victim_idle_ns}, {"requester_bytes", r.requester_bytes}});
   return {{"path", s.path}, {"uuid", s.uuid}, {"abi_version", s.abi_version},
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
-          {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"tenants", tenants}};
+          {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"waiting", s.waiting},
+          {"terminations", s.terminations}, {"tenants", tenants}, {"waiters", waiters},
+          {"recent_terminations", terminations}};
 }
 
 // Prints rows with every column padded to its widest cell.
@@ -88,17 +129,47 @@ void PrintText(const LedgerSnapshot& s) {
     return;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"TENANT", "REQUEST", "LIMIT", "USED", "BURST", "OOM", "PROCESSES"}};
+      {"TENANT", "REQUEST", "LIMIT", "USED", "BURST", "OOM", "RESOLVER", "WAITED", "IDLE", "PROCESSES"}};
   for (const auto& t : s.tenants) {
-    rows.push_back({t.name + (t.best_effort ? " (best-effort)" : ""), Human(t.request_bytes),
-                    Human(t.limit_bytes), Human(t.used_bytes), Human(t.burst_bytes),
-                    std::to_string(t.oom_denials), std::to_string(t.processes.size())});
+    std::string resolver = ResolverName(t.resolver);
+    if (t.resolver == ResolverKind::kPriority) resolver += " " + std::to_string(t.priority);
+    std::string name = t.name + (t.best_effort ? " (best-effort)" : "");
+    if (t.terminate_requested) name += " (terminating: " + std::string(DescribeTerminationReason(t.terminate_reason)) + ")";
+    rows.push_back({name, Human(t.request_bytes), Human(t.limit_bytes), Human(t.used_bytes),
+                    Human(t.burst_bytes), std::to_string(t.oom_denials), resolver,
+                    Seconds(t.wait_ns_total) + " (" + std::to_string(t.waits) + ")", Seconds(t.idle_ns),
+                    std::to_string(t.processes.size())});
     for (const auto& p : t.processes)
-      rows.push_back({"  pid " + std::to_string(p.pid), "", "", Human(p.used_bytes), "", "",
+      rows.push_back({"  pid " + std::to_string(p.pid), "", "", Human(p.used_bytes), "", "", "",
+                      p.waiting > 0 ? std::to_string(p.waiting) + " waiting" : "", "",
                       std::string(p.alive ? "alive" : "dead") +
                           (p.container_id.empty() ? "" : "  " + p.container_id.substr(0, 12))});
   }
   PrintTable(rows, "  ");
+  auto tenant_name = [&](uint32_t slot) {
+    for (const auto& t : s.tenants)
+      if (t.slot == slot) return t.name;
+    return std::string("?");
+  };
+  if (!s.waiters.empty()) {
+    std::cout << "  waiting for memory (oldest first):\n";
+    std::vector<std::vector<std::string>> w = {{"TICKET", "TENANT", "BYTES", "WAITED"}};
+    for (const auto& x : s.waiters)
+      w.push_back({std::to_string(x.ticket), tenant_name(x.tenant_slot), Human(x.bytes), Seconds(x.waited_ns)});
+    PrintTable(w, "    ");
+  }
+  if (!s.recent_terminations.empty()) {
+    std::cout << "  terminations by the priority resolver (" << s.terminations << " in all; latest "
+              << s.recent_terminations.size() << "):\n";
+    std::vector<std::vector<std::string>> r = {{"WHEN", "VICTIM", "FOR", "WHY", "VICTIM USED", "BURST", "ASKED"}};
+    for (const auto& x : s.recent_terminations)
+      r.push_back({WallClock(x.unix_ns), x.victim + " (prio " + std::to_string(x.victim_priority) + ")",
+                   x.requester + " (prio " + std::to_string(x.requester_priority) + ")",
+                   std::string(DescribeTerminationReason(x.reason)) +
+                       (x.reason == GS_TERMINATE_IDLE ? " " + Seconds(x.victim_idle_ns) : ""),
+                   Human(x.victim_used_bytes), Human(x.victim_burst_bytes), Human(x.requester_bytes)});
+    PrintTable(r, "    ");
+  }
   std::cout << "\n";
 }
 

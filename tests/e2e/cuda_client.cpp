@@ -1,9 +1,11 @@
 // A CUDA program for the end-to-end tests, run with LD_PRELOAD=libgpushare.so against the fake
 // driver. Usage: cuda_client MODE SCENARIO, MODE in link|dlsym|gpa. It prints "key value" lines
 // the tests assert on, and exits 0 unless the driver could not be reached at all.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -247,6 +249,8 @@ int main(int argc, char** argv) {
   host_logger->info("host spdlog {}", SPDLOG_VER_MAJOR);
   std::printf("host_fmt %s\n", fmt::format("{:>4}", 7).c_str());
 #endif
+  // A server that ignores SIGTERM, for the priority resolver's grace period.
+  if (std::getenv("GS_CLIENT_IGNORE_SIGTERM") != nullptr) signal(SIGTERM, SIG_IGN);
   if (!e2e::LoadDriverApi(argv[1], api)) return 3;
   const std::string scenario = argv[2];
   CUcontext ctx = nullptr;

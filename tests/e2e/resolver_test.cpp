@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/client_runner.h"
@@ -108,6 +110,51 @@ TEST(Resolvers, PriorityTakesOnlyBurstsNeverAGuarantee) {
   e2e::KillProgram(high);
   e2e::KillProgram(mid);
   e2e::KillProgram(low);
+}
+
+// The ledger as gpushare-smi --json shows it.
+nlohmann::json Ledger() {
+  const auto smi = e2e::RunProgram({GS_SMI_PATH, "--json", "--ledger-dir", e2e::ScratchDir() + "/ledger"}, {});
+  const nlohmann::json all = nlohmann::json::parse(smi.out);
+  return all["ledgers"].at(0);
+}
+
+TEST(Resolvers, AVictimIgnoringSigtermIsKilledAfterItsGraceAndTheTerminationIsRecorded) {
+  auto low = e2e::SpawnProgram({GS_CLIENT_PATH, "link", "hold", std::to_string(12 * kGiB)},
+                               Tenant("stubborn", {"GPUSHARE_KILL_GRACE=400ms", "GS_CLIENT_IGNORE_SIGTERM=1"}));
+  ASSERT_EQ(e2e::WaitForValue(low, "held"), 12 * kGiB);
+  const auto start = Clock::now();
+  auto high = Hold(Tenant("high", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_PRIORITY=10",
+                                   "GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=20s"}),
+                   10 * kGiB);
+  EXPECT_EQ(e2e::WaitForExit(low, 10), 128 + SIGKILL) << "SIGTERM was ignored: SIGKILL after the grace";
+  EXPECT_GE(SecondsSince(start), 0.4);
+  EXPECT_EQ(e2e::WaitForValue(high, "held", 10), 10 * kGiB);
+  const nlohmann::json ledger = Ledger();
+  ASSERT_EQ(ledger["recent_terminations"].size(), 1u) << ledger.dump();
+  const auto& record = ledger["recent_terminations"][0];
+  EXPECT_EQ(record["victim"], "stubborn");
+  EXPECT_EQ(record["requester"], "high");
+  EXPECT_EQ(record["reason"], "lower priority");
+  EXPECT_EQ(record["victim_used_bytes"], 12 * kGiB);
+  EXPECT_EQ(record["victim_burst_bytes"], 8 * kGiB);
+  e2e::KillProgram(high);
+}
+
+TEST(Resolvers, PriorityTakesFromAnIdleTenantOfEqualPriority) {
+  auto idle = Hold(Tenant("idle", {}), 12 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(idle, "held"), 12 * kGiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // no launch, copy or allocation since
+  auto busy = Hold(Tenant("busy", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_IDLE_TIMEOUT=300ms",
+                                   "GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=20s"}),
+                   10 * kGiB);
+  EXPECT_EQ(e2e::WaitForExit(idle, 10), 128 + SIGTERM);
+  EXPECT_EQ(e2e::WaitForValue(busy, "held", 10), 10 * kGiB);
+  const nlohmann::json ledger = Ledger();
+  ASSERT_EQ(ledger["recent_terminations"].size(), 1u);
+  EXPECT_EQ(ledger["recent_terminations"][0]["reason"], "idle");
+  EXPECT_GE(ledger["recent_terminations"][0]["victim_idle_ns"].get<uint64_t>(), 300'000'000u);
+  e2e::KillProgram(busy);
 }
 
 }  // namespace
