@@ -14,10 +14,12 @@ extern std::atomic<uint64_t> g_last_active_ns;
 // CLOCK_MONOTONIC in nanoseconds: one clock for every process of the node (quota/ledger.h).
 uint64_t ActivityClockNs();
 
-// A launch, copy or allocation happened. No lock, no syscall, no shared cache line.
+// A launch, copy or allocation happened. No lock, no syscall; the store happens once per tick,
+// so launching threads share the cache lines read-only in between.
 inline void NoteActivity() {
-  detail::g_last_active_ns.store(detail::g_coarse_now_ns.load(std::memory_order_relaxed),
-                                 std::memory_order_relaxed);
+  const uint64_t now = detail::g_coarse_now_ns.load(std::memory_order_relaxed);
+  if (detail::g_last_active_ns.load(std::memory_order_relaxed) != now)
+    detail::g_last_active_ns.store(now, std::memory_order_relaxed);
 }
 
 }  // namespace gpushare::quota

@@ -13,8 +13,8 @@
 
 namespace gpushare::quota {
 namespace detail {
-std::atomic<uint64_t> g_coarse_now_ns{0};
-std::atomic<uint64_t> g_last_active_ns{0};
+alignas(64) std::atomic<uint64_t> g_coarse_now_ns{0};
+alignas(64) std::atomic<uint64_t> g_last_active_ns{0};
 }  // namespace detail
 
 namespace {

@@ -33,6 +33,7 @@ def hold(name, gib, seconds):
         torch.cuda.synchronize()
         time.sleep(0.05)
     held.clear()
+    say(name, f"FREEING at {time.time():.4f}")
     torch.cuda.empty_cache()
     torch.cuda.synchronize()
     say(name, f"RELEASED at {time.time():.4f}")
