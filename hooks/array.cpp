@@ -29,7 +29,7 @@ CUresult CreateCharged(Handle* handle, HandleKind kind, const CUDA_ARRAY3D_DESCR
   const uint64_t estimate = quota::EstimateArrayBytes(desc, levels);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, estimate);
   if (!charge) return quota::Deny(*t.quota, estimate, "array creation");
-  const CUresult rc = quota::CallDriverGranted(*t.quota, create);
+  const CUresult rc = quota::CallDriverGranted(*t.quota, charge, create);
   if (rc != CUDA_SUCCESS) return rc;
   CUDA_ARRAY_MEMORY_REQUIREMENTS req{};
   if (requirements(&req, *handle, t.quota->ordinal()) == CUDA_SUCCESS && !charge.Resize(req.size)) {

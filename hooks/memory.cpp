@@ -14,7 +14,7 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
   quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAlloc");
   const CUresult rc =
-      quota::CallDriverGranted(*t.quota, [&] { return Real().cuMemAlloc_v2(dptr, bytesize); });
+      quota::CallDriverGranted(*t.quota, charge, [&] { return Real().cuMemAlloc_v2(dptr, bytesize); });
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
   return rc;
 }
@@ -26,7 +26,7 @@ GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigne
   quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAllocManaged");
   const CUresult rc =
-      quota::CallDriverGranted(*t.quota, [&] { return Real().cuMemAllocManaged(dptr, bytesize, flags); });
+      quota::CallDriverGranted(*t.quota, charge, [&] { return Real().cuMemAllocManaged(dptr, bytesize, flags); });
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kDevicePtr, *dptr, t, charge);
   return rc;
 }
@@ -40,7 +40,7 @@ GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t 
   const uint64_t estimate = quota::EstimatePitchedBytes(WidthInBytes, Height);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, estimate);
   if (!charge) return quota::Deny(*t.quota, estimate, "cuMemAllocPitch");
-  const CUresult rc = quota::CallDriverGranted(*t.quota, [&] {
+  const CUresult rc = quota::CallDriverGranted(*t.quota, charge, [&] {
     return Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
   });
   if (rc != CUDA_SUCCESS) return rc;
@@ -88,7 +88,7 @@ GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size
   quota::Charge charge = quota::ChargeAllocation(*t.quota, size);
   if (!charge) return quota::Deny(*t.quota, size, "cuMemCreate");
   const CUresult rc =
-      quota::CallDriverGranted(*t.quota, [&] { return Real().cuMemCreate(handle, size, prop, flags); });
+      quota::CallDriverGranted(*t.quota, charge, [&] { return Real().cuMemCreate(handle, size, prop, flags); });
   if (rc == CUDA_SUCCESS) quota::Keep(HandleKind::kVmmHandle, *handle, t, charge);
   return rc;
 }

@@ -18,7 +18,7 @@ CUresult AllocateFromPool(quota::DeviceQuota* q, CUmemoryPool pool, size_t bytes
   quota::NoteGraphMemoryUse();  // a captured allocation becomes graph memory at launch
   quota::Charge growth = quota::ReservePoolGrowth(*q, pool, bytesize);
   if (!growth) return quota::Deny(*q, bytesize, "cuMemAllocAsync");
-  const CUresult rc = quota::CallDriverGranted(*q, allocate);
+  const CUresult rc = quota::CallDriverGranted(*q, growth, allocate);
   quota::SyncPool(*q, pool);  // the charge becomes the pool's reserved bytes; growth is released
   return rc;
 }

@@ -376,7 +376,21 @@ ChargeQuery LedgerSession::QueryFor(uint32_t tenant, uint64_t bytes) const {
       q.others_used_bytes += used;
     }
   }
+  if (lf::NowMonotonicNs() < Load(header_->hidden_until_ns)) q.others_used_bytes += Load(header_->hidden_bytes);
   return q;
+}
+
+uint64_t LedgerSession::NoteHiddenMemory(uint64_t physical_free_bytes) {
+  uint64_t used = 0;
+  for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i)
+    if (LoadState(tenants_[i].state) == GS_SLOT_ACTIVE) used += Load(tenants_[i].used_bytes) & kUsedMask;
+  const uint64_t ledger_free = usable_bytes_ > used ? usable_bytes_ - used : 0;
+  const uint64_t hidden = ledger_free > physical_free_bytes ? ledger_free - physical_free_bytes : 0;
+  A(header_->hidden_bytes).store(hidden, std::memory_order_relaxed);
+  A(header_->hidden_until_ns).store(lf::NowMonotonicNs() + kHiddenTtlNs, std::memory_order_release);
+  GS_LOG_INFO("gpushare: {}: the driver has {} bytes free where the ledger counts {}: {} bytes in use "
+              "outside gpushare's charges", path_, physical_free_bytes, ledger_free, hidden);
+  return hidden;
 }
 
 bool LedgerSession::TerminationRequested(TerminationRequest* out) const {

@@ -79,7 +79,7 @@ struct ChargeQuery {
   uint64_t usable_bytes = 0;
   uint64_t sum_request_bytes = 0;    // every active tenant's, this one's included
   uint64_t others_burst_bytes = 0;   // sum of max(0, used - request) over the other tenants
-  uint64_t others_used_bytes = 0;
+  uint64_t others_used_bytes = 0;    // memory hidden from the ledger included (NoteHiddenMemory)
 };
 enum class ChargeVerdict { kGrant, kOverLimit, kNoBurstRoom, kNoPhysicalRoom };
 ChargeVerdict DecideCharge(const ChargeQuery& q);
@@ -127,6 +127,14 @@ class LedgerSession {
 
   // Releases dead processes' usage (and tenants left with none); returns how many.
   size_t Reap();
+
+  // The driver refused memory the ledger would grant: `physical_free_bytes` is what the device
+  // really has free now. The gap to the ledger's own free figure is memory no charge accounts
+  // for (the driver's, a process without gpushare, a dead process not yet torn down); it counts
+  // as used by others for kHiddenTtlNs, so colliding bursts go to the resolvers instead of the
+  // driver's out-of-memory. Returns the gap.
+  uint64_t NoteHiddenMemory(uint64_t physical_free_bytes);
+  static constexpr uint64_t kHiddenTtlNs = 500'000'000ull;
 
   // This process was active at now_ns (ActivityClockNs): one relaxed store into its slot.
   void NoteActivity(uint64_t now_ns) {
@@ -261,6 +269,7 @@ struct LedgerSnapshot {
   uint64_t sum_used_bytes = 0;
   uint64_t sum_burst_bytes = 0;
   uint64_t burst_pool_free_bytes = 0;  // usable - sum(requests) - sum(bursts), never negative
+  uint64_t hidden_bytes = 0;           // in use outside every charge, while still current
   uint64_t repairs = 0;
   uint64_t reaped_processes = 0;
   uint32_t waiting = 0;       // threads waiting for memory

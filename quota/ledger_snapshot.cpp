@@ -47,6 +47,7 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->repairs = h.repairs;
   out->reaped_processes = h.reaped_processes;
   out->waiting = h.waiting;
+  if (lf::NowMonotonicNs() < h.hidden_until_ns) out->hidden_bytes = h.hidden_bytes;
   out->terminations = h.terminations;
   const uint64_t now = lf::NowMonotonicNs();
   for (const GsLedgerWaiter& w : h.waiters) {

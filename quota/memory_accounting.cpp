@@ -60,22 +60,20 @@ CUresult Deny(const DeviceQuota& quota, uint64_t bytes, const char* what) {
   return CUDA_ERROR_OUT_OF_MEMORY;
 }
 
-uint64_t DriverLagDeadline(const DeviceQuota& quota) {
-  return ActivityClockNs() + std::min(quota.wait_timeout_ns(), kDriverLagNs);
-}
-
-bool AwaitDriverLag(uint64_t deadline_ns) {
-  if (ActivityClockNs() >= deadline_ns) return false;
-  usleep(5000);
-  return true;
-}
-
-void NoteDriverLag(const DeviceQuota& quota, CUresult rc) {
-  if (rc == CUDA_SUCCESS)
-    GS_LOG_INFO("device {}: the driver caught up with memory the ledger granted", quota.ordinal());
-  else
-    GS_LOG_WARN("device {}: the ledger granted memory the driver does not have (error {}): memory "
-                "held outside gpushare?", quota.ordinal(), static_cast<int>(rc));
+bool RechargeAfterDriverRefusal(DeviceQuota& quota, Charge& charge, uint64_t deadline_ns) {
+  const uint64_t bytes = charge.bytes();
+  charge = Charge();  // back to the ledger: the gap is measured without it
+  if (ActivityClockNs() >= deadline_ns || quota.session() == nullptr) return false;
+  uint64_t hidden = 0;
+  CUdevice current = -1;
+  size_t free_bytes = 0, total_bytes = 0;
+  if (Real().cuCtxGetDevice(&current) == CUDA_SUCCESS && current == quota.ordinal() &&
+      Real().cuMemGetInfo_v2(&free_bytes, &total_bytes) == CUDA_SUCCESS)
+    hidden = quota.session()->NoteHiddenMemory(free_bytes);
+  if (hidden == 0) usleep(5000);  // the ledger agrees there is room: the driver lags (a teardown)
+  charge = Charge::Try(&quota, bytes);
+  if (!charge) GS_LOG_DEBUG("device {}: {} bytes refused after the driver ran out", quota.ordinal(), bytes);
+  return static_cast<bool>(charge);
 }
 
 void Keep(HandleKind kind, uint64_t handle, const Target& target, Charge& charge) {

@@ -21,24 +21,26 @@ DeviceQuota* StreamQuota(CUstream stream);
 // and retries), logged at debug level.
 [[gnu::cold]] CUresult Deny(const DeviceQuota& quota, uint64_t bytes, const char* what);
 
-// Calls the driver for memory the ledger granted. A co-tenant that just died (a victim of the
-// priority resolver, a crash) gives its memory back to the driver some milliseconds after the
-// ledger sees it dead, so under a waiting resolver an out-of-memory answer is retried for a
-// while (bounded by GPUSHARE_WAIT_TIMEOUT, at most kDriverLagNs).
-inline constexpr uint64_t kDriverLagNs = 2'000'000'000ull;
-[[gnu::cold]] uint64_t DriverLagDeadline(const DeviceQuota& quota);
-// Sleeps a little; false once the deadline has passed.
-[[gnu::cold]] bool AwaitDriverLag(uint64_t deadline_ns);
-[[gnu::cold]] void NoteDriverLag(const DeviceQuota& quota, CUresult rc);
+// Calls the driver for memory the ledger granted (`charge`). When the driver still says out of
+// memory, memory is in use that no charge accounts for (the driver's own, a process without
+// gpushare, a co-tenant that died but is not yet torn down): under a waiting resolver the gap is
+// published to the ledger (LedgerSession::NoteHiddenMemory), the charge is asked for again
+// through the resolver (which now sees the shortfall: it waits, or takes from victims), and the
+// call is retried, until GPUSHARE_WAIT_TIMEOUT.
+// Gives the charge back, measures the hidden memory, and charges again through the resolver.
+// False (charge released) when it is refused or the deadline passed.
+[[gnu::cold, gnu::noinline]] bool RechargeAfterDriverRefusal(DeviceQuota& quota, Charge& charge,
+                                                            uint64_t deadline_ns);
+uint64_t ActivityClockNs();
 template <typename Call>
-CUresult CallDriverGranted(const DeviceQuota& quota, Call&& call) {
+CUresult CallDriverGranted(DeviceQuota& quota, Charge& charge, Call&& call) {
   CUresult rc = call();
-  if (rc != CUDA_ERROR_OUT_OF_MEMORY || quota.wait_timeout_ns() == 0) return rc;
-  const uint64_t deadline = DriverLagDeadline(quota);
-  while (rc == CUDA_ERROR_OUT_OF_MEMORY && AwaitDriverLag(deadline)) rc = call();
-  NoteDriverLag(quota, rc);
+  if (rc != CUDA_ERROR_OUT_OF_MEMORY || quota.wait_timeout_ns() == 0 || charge.bytes() == 0) return rc;
+  const uint64_t deadline = ActivityClockNs() + quota.wait_timeout_ns();
+  while (rc == CUDA_ERROR_OUT_OF_MEMORY && RechargeAfterDriverRefusal(quota, charge, deadline)) rc = call();
   return rc;
 }
+
 
 // The driver succeeded: the charge now belongs to `handle` until it is freed.
 void Keep(HandleKind kind, uint64_t handle, const Target& target, Charge& charge);

@@ -34,7 +34,7 @@
  *    victim tenant in its `terminate` word (its own processes carry it out) and records the mark
  *    in the termination ring.
  *
- * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters, the
+ * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
  * last_active_ns and waiting).
  */
@@ -140,7 +140,9 @@ typedef struct GsLedgerHeader {
   uint32_t termination_slot_count;/* 228 GS_LEDGER_TERMINATION_SLOTS */
   uint32_t waiter_slot_count;     /* 232 GS_LEDGER_WAITER_SLOTS */
   uint32_t reserved1;             /* 236 */
-  uint8_t reserved2[16];          /* 240 */
+  uint64_t hidden_bytes;          /* 240 atomic: device memory in use that no charge accounts for
+                                     (driver, processes without gpushare), as last measured */
+  uint64_t hidden_until_ns;       /* 248 atomic: CLOCK_MONOTONIC until which hidden_bytes holds */
   GsLedgerWaiter waiters[GS_LEDGER_WAITER_SLOTS]; /* 256 under the lock */
   uint8_t reserved[GS_LEDGER_HEADER_BYTES - 256 - GS_LEDGER_WAITER_SLOTS * GS_LEDGER_WAITER_SLOT_BYTES];
                                   /* 3328 zero; new fields come from here */
@@ -208,6 +210,7 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiting) == 196, "waiting at 19
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, next_ticket) == 200, "next_ticket at 200");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, terminations) == 208, "terminations at 208");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, terminations_offset) == 216, "ring offset at 216");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, hidden_bytes) == 240, "hidden_bytes at 240");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiters) == 256, "waiter table at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, reserved) == 3328, "header reserve at 3328");
 GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerWaiter) == GS_LEDGER_WAITER_SLOT_BYTES, "waiter slot");

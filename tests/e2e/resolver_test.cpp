@@ -157,4 +157,36 @@ TEST(Resolvers, PriorityTakesFromAnIdleTenantOfEqualPriority) {
   e2e::KillProgram(busy);
 }
 
+// A process without gpushare holds memory the ledger cannot see; the driver, not the ledger,
+// runs out. The gap is published to the ledger and the resolvers handle it like any collision.
+e2e::Spawned Outsider(long long bytes) {
+  return e2e::SpawnProgram({GS_CLIENT_PATH, "link", "hold", std::to_string(bytes)},
+                           e2e::PreloadEnv({"unset:LD_PRELOAD", "GPUSHARE_FAKE_DEVICES=16Gi"}));
+}
+
+TEST(Resolvers, MemoryHiddenFromTheLedgerIsWaitedFor) {
+  auto outsider = Outsider(8 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(outsider, "held"), 8 * kGiB);
+  auto b = Hold(Tenant("b", {"GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=20s"}), 12 * kGiB);
+  EXPECT_EQ(e2e::WaitForValue(b, "held", 1), -1) << "the ledger would grant; the driver has 8 GiB";
+  e2e::KillProgram(outsider);
+  EXPECT_EQ(e2e::WaitForValue(b, "held", 10), 12 * kGiB);
+  e2e::KillProgram(b);
+}
+
+TEST(Resolvers, PriorityTakesFromVictimsWhenHiddenMemoryFillsTheGpu) {
+  auto outsider = Outsider(4 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(outsider, "held"), 4 * kGiB);
+  auto low = Hold(Tenant("low", {}), 8 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(low, "held"), 8 * kGiB);
+  // The ledger has 4 GiB of burst for high; the GPU has 4 GiB in all.
+  auto high = Hold(Tenant("high", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_PRIORITY=10",
+                                   "GPUSHARE_WAIT_MODE=always", "GPUSHARE_WAIT_TIMEOUT=20s"}),
+                   8 * kGiB);
+  EXPECT_EQ(e2e::WaitForExit(low, 10), 128 + SIGTERM);
+  EXPECT_EQ(e2e::WaitForValue(high, "held", 10), 8 * kGiB);
+  e2e::KillProgram(high);
+  e2e::KillProgram(outsider);
+}
+
 }  // namespace

@@ -51,6 +51,8 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, termination_slot_bytes), 224u);
   EXPECT_EQ(offsetof(GsLedgerHeader, termination_slot_count), 228u);
   EXPECT_EQ(offsetof(GsLedgerHeader, waiter_slot_count), 232u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, hidden_bytes), 240u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, hidden_until_ns), 248u);
   EXPECT_EQ(offsetof(GsLedgerHeader, waiters), 256u);
   EXPECT_EQ(offsetof(GsLedgerHeader, reserved), 256u + 64u * 48u);
 
