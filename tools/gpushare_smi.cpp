@@ -94,7 +94,7 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
-          {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"waiting", s.waiting},
+          {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"waiting", s.waiting}, {"hidden_bytes", s.hidden_bytes},
           {"terminations", s.terminations}, {"tenants", tenants}, {"waiters", waiters},
           {"recent_terminations", terminations}};
 }
@@ -123,7 +123,8 @@ void PrintText(const LedgerSnapshot& s) {
   std::cout << s.uuid << "  " << s.path << "\n"
             << "  capacity " << Human(s.usable_bytes) << " usable of " << Human(s.total_bytes)
             << "; requested " << Human(s.sum_request_bytes) << "; used " << Human(s.sum_used_bytes)
-            << "; burst pool free " << Human(s.burst_pool_free_bytes) << "\n";
+            << "; burst pool free " << Human(s.burst_pool_free_bytes)
+            << (s.hidden_bytes > 0 ? "; in use outside gpushare " + Human(s.hidden_bytes) : "") << "\n";
   if (s.tenants.empty()) {
     std::cout << "  no tenants\n\n";
     return;
