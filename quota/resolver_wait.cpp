@@ -45,8 +45,10 @@ void FutexWait(uint32_t* word, uint32_t expected, uint64_t timeout_ns) {
   syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
 }
 
-// GPUSHARE_WAIT_MODE=retry: when this thread was last refused without waiting (0: not lately).
-thread_local uint64_t t_last_refusal_ns = 0;
+// GPUSHARE_WAIT_MODE=retry: when this thread last met a collision (a refusal, or the end of a
+// wait); 0: never. A refusal within kRetryWindowNs of it waits, so the caller's retry after
+// freeing its cache waits, and so does the re-charge after the driver refused a grant.
+thread_local uint64_t t_last_collision_ns = 0;
 
 }  // namespace
 
@@ -70,8 +72,7 @@ bool LedgerSession::TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns, bool
   const uint64_t start = lf::NowMonotonicNs();
   bool first_refusal = false;
   if (w.may_wait && wait_on_retry_only) {
-    const bool retry = t_last_refusal_ns != 0 && start - t_last_refusal_ns <= kRetryWindowNs;
-    t_last_refusal_ns = 0;
+    const bool retry = t_last_collision_ns != 0 && start - t_last_collision_ns <= kRetryWindowNs;
     first_refusal = !retry;
     w.may_wait = retry;
   }
@@ -87,9 +88,12 @@ bool LedgerSession::TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns, bool
       }
       attempt = AttemptLocked(bytes, &w);
     }
-    if (attempt == Attempt::kGranted) return true;
+    if (attempt == Attempt::kGranted) {
+      if (w.since_ns != 0) t_last_collision_ns = lf::NowMonotonicNs();  // it waited
+      return true;
+    }
     if (attempt == Attempt::kRefused) {
-      if (first_refusal) t_last_refusal_ns = lf::NowMonotonicNs();
+      if (first_refusal || w.since_ns != 0) t_last_collision_ns = lf::NowMonotonicNs();
       return false;
     }
     const uint64_t now = lf::NowMonotonicNs();

@@ -174,6 +174,19 @@ TEST(Resolvers, MemoryHiddenFromTheLedgerIsWaitedFor) {
   e2e::KillProgram(b);
 }
 
+TEST(Resolvers, RetryModeWaitsOutHiddenMemoryOnTheRetry) {
+  // As PyTorch meets it: the driver's refusal comes back at once, the allocator frees its cache
+  // and retries, and the retry waits (re-measuring the hidden memory) until it fits.
+  auto outsider = Outsider(8 * kGiB);
+  ASSERT_EQ(e2e::WaitForValue(outsider, "held"), 8 * kGiB);
+  auto b = e2e::SpawnProgram({GS_CLIENT_PATH, "link", "retry"}, Tenant("b", {"GPUSHARE_WAIT_TIMEOUT=20s"}));
+  EXPECT_EQ(e2e::WaitForValue(b, "first_refusal_after", 10), 8 * kGiB);
+  EXPECT_EQ(e2e::WaitForValue(b, "retry_rc", 2), -1) << "the retry waits across several hidden-memory periods";
+  e2e::KillProgram(outsider);
+  EXPECT_EQ(e2e::WaitForValue(b, "retry_rc", 10), CUDA_SUCCESS);
+  e2e::KillProgram(b);
+}
+
 TEST(Resolvers, PriorityTakesFromVictimsWhenHiddenMemoryFillsTheGpu) {
   auto outsider = Outsider(4 * kGiB);
   ASSERT_EQ(e2e::WaitForValue(outsider, "held"), 4 * kGiB);
