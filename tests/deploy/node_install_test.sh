@@ -23,5 +23,5 @@ before=$(stat -c %i "$t/node/opt/gpushare/lib/libgpushare.so")
 install
 after=$(stat -c %i "$t/node/opt/gpushare/lib/libgpushare.so")
 [ "$before" != "$after" ] || fail "the library was rewritten in place (inode $before kept)"
-ls "$t/node/opt/gpushare/lib" | grep -q new && fail "temporary files left behind"
+for f in "$t"/node/opt/gpushare/*/*.new.*; do [ -e "$f" ] && fail "temporary file left behind: $f"; done
 echo "OK: node-install.sh installs, writes ld.so.preload, prepares the ledger dir, replaces by rename"
