@@ -134,8 +134,10 @@ check metrics_labels "$([ "$m_ns $m_pod $m_ctr" = "gpu-test k8s-sh worker" ]; ec
 touch "$RELEASE"
 wait "${pids[0]}" 2>/dev/null
 served_before=$m_request
-read -r m_used _ <<<"$(scrape 2>>"$LOGS/exporter.err")"
-check metrics_after_exit "$([ "$served_before" = $((2 * GiB)) ] && { [ "$m_used" = - ] || [ "$m_used" = 0 ]; }; echo $?)" "after the worker exited: used ${m_used}"
+read -r m_used _ _ _ m_procs _ <<<"$(scrape 2>>"$LOGS/exporter.err")"
+# Its slot is free at once; its use stays counted until the ledger reaps it (next join or reap).
+check metrics_after_exit "$([ "$served_before" = $((2 * GiB)) ] && { [ "$m_procs" = - ] || [ "$m_procs" = 0 ]; }; echo $?)" \
+  "after the worker exited: live processes ${m_procs}, used ${m_used} (until reaped)"
 
 # ---- summary -------------------------------------------------------------------------------------
 fails=0
