@@ -6,6 +6,10 @@ find_package(Threads REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json REQUIRED)
+# cpp-httplib (Debian's libcpp-httplib-dev, a compiled library) for gpushare-exporter only: its
+# pkg-config file carries the feature macros its ABI was built with.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(GS_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 # spdlog and fmt compiled into our objects (Debian ships no static archives): spdlog's headers
 # with fmt's header-only target, so nothing links libspdlog.so or libfmt.so.

@@ -1,11 +1,20 @@
-# Writes the linker version script of libgpushare.so from the hook table: every row's exported
-# symbol, plus dlsym, and nothing else.
-function(gs_generate_export_map table out)
-  file(STRINGS ${table} rows REGEX "^GS_HOOK\\(")
+# Writes the linker version script of libgpushare.so from the hook tables (the driver API's
+# hooks/hook_table.inc and NVML's hooks/nvml_table.inc): every row's exported symbol, plus dlsym,
+# and nothing else.
+#   gs_generate_export_map(<out> <table>...)
+function(gs_generate_export_map out)
   set(symbols dlsym)
-  foreach(row IN LISTS rows)
-    string(REGEX REPLACE "^GS_HOOK\\(([^,]*),([^,]*),([^,]*),[ ]*([A-Za-z0-9_]+).*" "\\4" symbol "${row}")
-    list(APPEND symbols ${symbol})
+  foreach(table IN LISTS ARGN)
+    file(STRINGS ${table} rows REGEX "^GS_(NVML_)?HOOK\\(")
+    foreach(row IN LISTS rows)
+      if(row MATCHES "^GS_HOOK\\(")
+        string(REGEX REPLACE "^GS_HOOK\\(([^,]*),([^,]*),([^,]*),[ ]*([A-Za-z0-9_]+).*" "\\4" symbol "${row}")
+      else()
+        string(REGEX REPLACE "^GS_NVML_HOOK\\([ ]*([A-Za-z0-9_]+).*" "\\1" symbol "${row}")
+      endif()
+      list(APPEND symbols ${symbol})
+    endforeach()
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${table})
   endforeach()
   list(REMOVE_DUPLICATES symbols)
   set(body "")
@@ -14,5 +23,4 @@ function(gs_generate_export_map table out)
   endforeach()
   file(WRITE ${out}.tmp "{\n  global:\n${body}  local: *;\n};\n")
   configure_file(${out}.tmp ${out} COPYONLY)
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${table})
 endfunction()

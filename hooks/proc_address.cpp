@@ -6,6 +6,7 @@
 
 #include "hooks/export.h"
 #include "src/log.h"
+#include "src/nvml_api.h"
 
 namespace gpushare {
 namespace {
@@ -35,6 +36,15 @@ void* WrapperForSymbol(const char* symbol) {
   const Row* rows = Rows(count);
   for (size_t i = 0; i < count; ++i)
     if (std::strcmp(rows[i].symbol, symbol) == 0) return rows[i].wrapper;
+  return nullptr;
+}
+
+// NVML's intercepted entry points (hooks/nvml_table.inc), for look-ups on libnvidia-ml's handle.
+void* NvmlWrapperForSymbol(const char* symbol) {
+#define GS_NVML_HOOK(sym, pfn) \
+  if (std::strcmp(symbol, #sym) == 0) return reinterpret_cast<void*>(&::sym);
+#include "hooks/nvml_table.inc"
+#undef GS_NVML_HOOK
   return nullptr;
 }
 
@@ -105,13 +115,15 @@ GS_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int cudaVers
   return rc;
 }
 
-// Answers cu* look-ups on any handle with our wrapper, but only where the real look-up finds
-// the symbol, so a handle that lacks it still gets NULL. RTLD_NEXT is resolved relative to this
+// Answers cu* and nvml* look-ups on any handle with our wrapper, but only where the real look-up
+// finds the symbol, so a handle that lacks it still gets NULL. RTLD_NEXT is resolved relative to this
 // library rather than the caller: with gpushare preloaded first, that is the same search.
 GS_EXPORT void* dlsym(void* __restrict handle, const char* __restrict symbol) noexcept {
   void* found = gpushare::RealDlsym()(handle, symbol);
   if (found != nullptr && symbol[0] == 'c' && symbol[1] == 'u') {
     if (void* wrapper = gpushare::WrapperForSymbol(symbol)) return wrapper;
+  } else if (found != nullptr && std::strncmp(symbol, "nvml", 4) == 0) {
+    if (void* wrapper = gpushare::NvmlWrapperForSymbol(symbol)) return wrapper;
   }
   return found;
 }

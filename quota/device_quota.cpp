@@ -61,10 +61,15 @@ Registry& TheRegistry() {
 std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_t physical,
                                           std::string* error) {
   const Options& o = Opts();
+  const Options::Quota quota = o.ResolveQuota(index, physical);
+  if (!quota.error.empty()) {
+    *error = quota.error;
+    return nullptr;
+  }
   TenantConfig tenant;
   tenant.name = o.tenant.empty() ? DefaultTenantName() : o.tenant;
-  tenant.request_bytes = *o.RequestFor(index);
-  tenant.limit_bytes = *o.LimitFor(index);
+  tenant.request_bytes = quota.request_bytes;
+  tenant.limit_bytes = quota.limit_bytes;
   tenant.best_effort = o.best_effort;
   tenant.resolver = o.resolver == option_kind::ResolverValue::kPriority ? ResolverKind::kPriority
                     : o.resolver == option_kind::ResolverValue::kWait   ? ResolverKind::kWait
@@ -83,7 +88,7 @@ void Enumerate() {
   int count = 0;
   if (real.cuDeviceGetCount(&count) != CUDA_SUCCESS) return;
   for (int i = 0; i < count && i < kMaxDevices; ++i) {
-    if (!Opts().LimitFor(i)) continue;
+    if (!Opts().HasQuota(i)) continue;
     CUdevice dev = 0;
     CUuuid uuid{};
     size_t total = 0;

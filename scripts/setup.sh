@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev binutils)
+packages=(cmake g++ make libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev binutils
+          pkgconf libcpp-httplib-dev python3 python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <type_traits>
 #include <utility>
 
+#include "src/contracts.h"
 #include "src/quantity.h"
 
 namespace gpushare {
@@ -25,9 +27,19 @@ bool BytesOrAuto::Parse(std::string_view text, Value& out) {
   return out.has_value();
 }
 
-std::optional<uint64_t> PerDeviceBytes::Value::For(int index) const {
-  if (index >= 0 && index < kMaxDevices && device[index]) return device[index];
-  return all;
+bool PerDeviceBytes::Layer::empty() const {
+  if (all) return false;
+  for (const auto& d : device)
+    if (d) return false;
+  return true;
+}
+
+const DeviceMemory* PerDeviceBytes::Value::For(int index) const {
+  for (const Layer& layer : layers) {
+    if (index >= 0 && index < kMaxDevices && layer.device[index]) return &*layer.device[index];
+    if (layer.all) return &*layer.all;
+  }
+  return nullptr;
 }
 
 bool Text::Parse(std::string_view text, Value& out) {
@@ -105,6 +117,29 @@ bool WaitMode::Parse(std::string_view text, Value& out) {
   return true;
 }
 
+bool SmPercent::Parse(std::string_view text, Value& out) {
+  if (text.ends_with('%')) text.remove_suffix(1);
+  uint32_t percent = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, percent);
+  if (text.empty() || ec != std::errc() || ptr != end || percent < 1 || percent > 100) return false;
+  out = percent;
+  return true;
+}
+
+bool AliyunUnitKind::Parse(std::string_view text, Value& out) {
+  if (text == "GiB") {
+    out = AliyunUnit::kGiB;
+  } else if (text == "MiB") {
+    out = AliyunUnit::kMiB;
+  } else if (text == "infer") {
+    out = AliyunUnit::kInfer;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 bool LogLevel::Parse(std::string_view text, Value& out) {
   static constexpr std::string_view kNames[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   for (size_t i = 0; i < std::size(kNames); ++i) {
@@ -119,10 +154,6 @@ bool LogLevel::Parse(std::string_view text, Value& out) {
 }  // namespace option_kind
 namespace {
 
-std::string BadValue(std::string_view name, std::string_view value, std::string_view accepted) {
-  return fmt::format("{}=\"{}\" is not valid ({})", name, value, accepted);
-}
-
 // A set variable is parsed as given (empty included: empty is malformed); an unset one takes
 // the row's default.
 template <typename Kind>
@@ -131,36 +162,70 @@ void Read(const EnvLookup& env, const char* name, std::string_view def, typename
   const char* set = env(name);
   const std::string_view text = set != nullptr ? std::string_view(set) : def;
   if (set == nullptr && def.empty()) return;
-  if (!Kind::Parse(text, out)) errors.push_back(BadValue(name, text, Kind::kAccepted));
+  if (!Kind::Parse(text, out)) errors.push_back(InvalidValue(name, text, Kind::kAccepted));
 }
 
+// The GPUSHARE_ layer: <NAME> for every device, <NAME>_<i> for device index i.
 template <>
 void Read<option_kind::PerDeviceBytes>(const EnvLookup& env, const char* name, std::string_view,
                                        option_kind::PerDeviceBytes::Value& out,
                                        std::vector<std::string>& errors) {
-  Read<option_kind::Bytes>(env, name, "", out.all, errors);
-  for (int i = 0; i < kMaxDevices; ++i) {
-    const std::string indexed = fmt::format("{}_{}", name, i);
-    Read<option_kind::Bytes>(env, indexed.c_str(), "", out.device[i], errors);
-  }
+  option_kind::PerDeviceBytes::Layer layer;
+  auto read_one = [&](const std::string& variable, std::optional<DeviceMemory>& slot) {
+    const char* set = env(variable.c_str());
+    if (set == nullptr) return;
+    if (const std::optional<uint64_t> bytes = ParseQuantity(set)) {
+      slot = DeviceMemory::Bytes(*bytes, variable, set);
+    } else {
+      errors.push_back(InvalidValue(variable, set, option_kind::PerDeviceBytes::kAccepted));
+    }
+  };
+  read_one(name, layer.all);
+  for (int i = 0; i < kMaxDevices; ++i) read_one(fmt::format("{}_{}", name, i), layer.device[i]);
+  out.layers.insert(out.layers.begin(), std::move(layer));
+}
+
+std::string AboveLimit(const DeviceMemory& request, uint64_t request_bytes, const DeviceMemory& limit,
+                       uint64_t limit_bytes) {
+  return fmt::format("{}={} is above {}={} (a request must fit in its limit)", request.variable,
+                     request_bytes, limit.variable, limit_bytes);
 }
 
 // A request above its limit can never be honoured: refuse it rather than pick one. Checked per
 // device, naming the variables that apply to it (reported once when only the global ones do).
+// Amounts relative to the device are checked when resolved (Options::ResolveQuota).
 void CheckRequestsWithinLimits(Options& options) {
   std::vector<std::string> found;
   for (int i = 0; i < kMaxDevices; ++i) {
-    const std::optional<uint64_t> request = options.mem_request.For(i);
-    const std::optional<uint64_t> limit = options.mem_limit.For(i);
-    if (!request || !limit || *request <= *limit) continue;
-    const std::string request_name = options.mem_request.device[i] ? fmt::format("GPUSHARE_MEM_REQUEST_{}", i) : "GPUSHARE_MEM_REQUEST";
-    const std::string limit_name = options.mem_limit.device[i] ? fmt::format("GPUSHARE_MEM_LIMIT_{}", i) : "GPUSHARE_MEM_LIMIT";
-    std::string error = fmt::format("{}={} is above {}={} (a request must fit in its limit)",
-                                    request_name, *request, limit_name, *limit);
+    const DeviceMemory* request = options.mem_request.For(i);
+    const DeviceMemory* limit = options.mem_limit.For(i);
+    if (request == nullptr || limit == nullptr || request->relative() || limit->relative() ||
+        request->amount <= limit->amount)
+      continue;
+    std::string error = AboveLimit(*request, request->amount, *limit, limit->amount);
     if (std::find(found.begin(), found.end(), error) == found.end()) found.push_back(std::move(error));
   }
   options.errors.insert(options.errors.end(), found.begin(), found.end());
 }
+
+// The row's parser as a validator (PerDeviceBytes: one quantity).
+template <typename Kind>
+bool Validate(std::string_view text) {
+  typename Kind::Value value{};
+  return Kind::Parse(text, value);
+}
+template <>
+bool Validate<option_kind::PerDeviceBytes>(std::string_view text) {
+  return Validate<option_kind::Bytes>(text);
+}
+
+constexpr OptionRow kRows[] = {
+#define GS_OPTION(field, kind, env_name, def, help)                                          \
+  {#field, env_name, def, help, option_kind::kind::kAccepted,                                  \
+   std::is_same_v<option_kind::kind, option_kind::PerDeviceBytes>, &Validate<option_kind::kind>},
+#include "src/options.inc"
+#undef GS_OPTION
+};
 
 }  // namespace
 
@@ -170,26 +235,62 @@ Options ParseOptions(const EnvLookup& env) {
   Read<option_kind::kind>(env, env_name, def, options.field, options.errors);
 #include "src/options.inc"
 #undef GS_OPTION
+  ApplyContracts(env, options);
   CheckRequestsWithinLimits(options);
+  if (options.sm)
+    options.notes.push_back(fmt::format(
+        "SM share {}% recorded but not enforced yet: SM partitioning comes in a later release, and "
+        "kernels use every SM",
+        *options.sm));
   return options;
 }
 
-std::optional<uint64_t> Options::RequestFor(int index) const {
-  const std::optional<uint64_t> request = mem_request.For(index);
-  return request ? request : mem_limit.For(index);
+std::string InvalidValue(std::string_view variable, std::string_view value, std::string_view accepted) {
+  return fmt::format("{}=\"{}\" is not valid ({})", variable, value, accepted);
 }
 
-std::optional<uint64_t> Options::LimitFor(int index) const {
-  const std::optional<uint64_t> limit = mem_limit.For(index);
-  return limit ? limit : mem_request.For(index);
+bool Options::HasQuota(int index) const {
+  return mem_request.For(index) != nullptr || mem_limit.For(index) != nullptr;
+}
+
+Options::Quota Options::ResolveQuota(int index, uint64_t device_total_bytes) const {
+  Quota quota;
+  const DeviceMemory* request = mem_request.For(index);
+  const DeviceMemory* limit = mem_limit.For(index);
+  if (request == nullptr && limit == nullptr) return quota;
+  quota.limited = true;
+  std::optional<uint64_t> request_bytes;
+  std::optional<uint64_t> limit_bytes;
+  if (request != nullptr) request_bytes = ResolveDeviceMemory(*request, device_total_bytes, aliyun_unit, &quota.error);
+  if (limit != nullptr && quota.error.empty())
+    limit_bytes = ResolveDeviceMemory(*limit, device_total_bytes, aliyun_unit, &quota.error);
+  if (!quota.error.empty()) return quota;
+  quota.request_bytes = request_bytes ? *request_bytes : *limit_bytes;
+  quota.limit_bytes = limit_bytes ? *limit_bytes : *request_bytes;
+  if (request != nullptr && limit != nullptr && quota.request_bytes > quota.limit_bytes)
+    quota.error = AboveLimit(*request, quota.request_bytes, *limit, quota.limit_bytes);
+  return quota;
+}
+
+std::span<const OptionRow> OptionRows() { return kRows; }
+
+const OptionRow* FindOptionRow(std::string_view field) {
+  for (const OptionRow& row : kRows)
+    if (row.field == field) return &row;
+  return nullptr;
 }
 
 std::string DescribeOptions() {
   std::string out;
-#define GS_OPTION(field, kind, env_name, def, help) \
-  out += fmt::format("  {:<28} {} (default: {})\n", env_name, help, *def ? def : "unset");
-#include "src/options.inc"
-#undef GS_OPTION
+  for (const OptionRow& row : kRows)
+    out += fmt::format("  {:<28} {} (default: {})\n", row.variable, row.help,
+                       row.default_value.empty() ? "unset" : row.default_value);
+  out += "Read from schedulers when the GPUSHARE_ variable is unset (first listed wins):\n";
+  for (const ContractRow& row : ContractRows()) {
+    const OptionRow* option = FindOptionRow(row.field);
+    out += fmt::format("  {:<28} {}: {} (for {})\n", row.variables, row.scheduler, row.help,
+                       option != nullptr ? option->variable : row.field);
+  }
   return out;
 }
 

@@ -2,15 +2,22 @@
 //
 // How to add an option: add a row to options.inc with a kind below (or a new kind: a struct with
 // `Value`, `Parse(text, value) -> bool`, and `kAccepted`, the examples quoted in errors).
+// How to read a scheduler's variable into an option: a row in src/contracts.inc.
+//
+// Precedence, per option: its GPUSHARE_ variable (for memory: GPUSHARE_MEM_LIMIT_<i>, then
+// GPUSHARE_MEM_LIMIT), then the scheduler contracts in the order of src/contracts.inc, then the
+// row's default. Every variable that is set is validated, overridden or not.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "src/device_memory.h"
 #include "src/log.h"
 
 namespace gpushare {
@@ -31,12 +38,18 @@ struct BytesOrAuto {
   static bool Parse(std::string_view text, Value& out);
 };
 
-// A quantity for every device, overridden per device index by <NAME>_<i>.
+// Device memory for every device, overridden per device index by <NAME>_<i>. Layers in
+// precedence order: the GPUSHARE_ variables first, then one per scheduler contract that gave one.
 struct PerDeviceBytes {
+  struct Layer {
+    std::optional<DeviceMemory> all;
+    std::array<std::optional<DeviceMemory>, kMaxDevices> device{};
+    bool empty() const;
+  };
   struct Value {
-    std::optional<uint64_t> all;
-    std::array<std::optional<uint64_t>, kMaxDevices> device{};
-    std::optional<uint64_t> For(int index) const;
+    std::vector<Layer> layers;
+    // The amount that applies to device `index`: per device, then global, layer by layer.
+    const DeviceMemory* For(int index) const;
   };
   static constexpr std::string_view kAccepted = Bytes::kAccepted;
 };
@@ -87,6 +100,19 @@ struct WaitMode {
   static bool Parse(std::string_view text, Value& out);
 };
 
+// Percent of the device's SMs: "25%" or "25", 1 to 100.
+struct SmPercent {
+  using Value = std::optional<uint32_t>;
+  static constexpr std::string_view kAccepted = "a percentage from 1 to 100, such as 25% or 25";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+struct AliyunUnitKind {
+  using Value = AliyunUnit;
+  static constexpr std::string_view kAccepted = "GiB, MiB or infer";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 struct LogLevel {
   using Value = gpushare::LogLevel;
   static constexpr std::string_view kAccepted = "trace, debug, info, warn, error, off";
@@ -102,10 +128,22 @@ struct Options {
 
   // One line per malformed variable, naming it and its value. Non-empty: fail closed.
   std::vector<std::string> errors;
+  // Lines worth logging at info: which scheduler variable was used or overridden, what is not
+  // enforced yet.
+  std::vector<std::string> notes;
 
-  // The tenant's quota on device index i, Kubernetes-style: either alone stands for both.
-  std::optional<uint64_t> RequestFor(int index) const;
-  std::optional<uint64_t> LimitFor(int index) const;
+  // Whether a request or a limit applies to device index i (its size may depend on the device).
+  bool HasQuota(int index) const;
+  // The tenant's quota on device index i, whose memory is device_total_bytes, Kubernetes-style:
+  // either alone stands for both. A request above its limit, or an amount that cannot be
+  // resolved on this device, is an error naming the variables: fail closed on that device.
+  struct Quota {
+    bool limited = false;  // false: no request or limit applies; pass through
+    uint64_t request_bytes = 0;
+    uint64_t limit_bytes = 0;
+    std::string error;
+  };
+  Quota ResolveQuota(int index, uint64_t device_total_bytes) const;
 };
 
 using EnvLookup = std::function<const char*(const char*)>;
@@ -113,7 +151,23 @@ using EnvLookup = std::function<const char*(const char*)>;
 // Pure: reads variables through `env` (getenv in the library, a map in tests).
 Options ParseOptions(const EnvLookup& env);
 
-// "NAME  help" lines for every row, for --help texts.
+// `NAME="value" is not valid (accepted)`: the one form of every bad-value message.
+std::string InvalidValue(std::string_view variable, std::string_view value, std::string_view accepted);
+
+// One row of options.inc, for tools (gpushare-run's flags, --help texts).
+struct OptionRow {
+  std::string_view field;
+  std::string_view variable;
+  std::string_view default_value;  // empty: unset
+  std::string_view help;
+  std::string_view accepted;
+  bool per_device;                           // <variable>_<i> overrides it for device index i
+  bool (*valid)(std::string_view text);      // the row's parser, result discarded
+};
+std::span<const OptionRow> OptionRows();
+const OptionRow* FindOptionRow(std::string_view field);
+
+// "NAME  help" lines for every row and every scheduler contract, for --help texts.
 std::string DescribeOptions();
 
 }  // namespace gpushare

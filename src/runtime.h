@@ -27,6 +27,10 @@ inline CUresult EnsureInit() {
 // Valid once EnsureInit() has returned CUDA_SUCCESS.
 const Options& Opts();
 
+// The options alone, parsed once, without loading the driver (NVML hooks need no CUDA); a
+// malformed variable is printed to stderr then, and stays in errors().
+const Options& ParsedOptions();
+
 }  // namespace gpushare
 
 #define GS_ENSURE_INIT()                                              \

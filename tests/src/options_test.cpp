@@ -18,23 +18,34 @@ Options Parse(const std::map<std::string, std::string>& env) {
 TEST(Options, DefaultsWhenNothingIsSet) {
   const Options o = Parse({});
   EXPECT_TRUE(o.errors.empty());
-  EXPECT_FALSE(o.mem_limit.For(0).has_value());
+  EXPECT_EQ(o.mem_limit.For(0), nullptr);
   EXPECT_FALSE(o.context_overhead.has_value()) << "auto";
   EXPECT_EQ(o.log_level, LogLevel::kWarn);
 }
 
+constexpr uint64_t kDevice = 16ull << 30;
+
+uint64_t LimitOn(const Options& o, int index, uint64_t total = kDevice) {
+  const Options::Quota q = o.ResolveQuota(index, total);
+  EXPECT_TRUE(q.limited && q.error.empty()) << q.error;
+  return q.limit_bytes;
+}
+
 TEST(Options, PerDeviceLimitOverridesTheGlobalOne) {
   const Options o = Parse({{"GPUSHARE_MEM_LIMIT", "8Gi"}, {"GPUSHARE_MEM_LIMIT_1", "2Gi"}});
-  EXPECT_EQ(o.mem_limit.For(0), 8ull << 30);
-  EXPECT_EQ(o.mem_limit.For(1), 2ull << 30);
-  EXPECT_EQ(o.mem_limit.For(63), 8ull << 30);
-  EXPECT_EQ(o.mem_limit.For(64), 8ull << 30);
+  EXPECT_EQ(LimitOn(o, 0), 8ull << 30);
+  EXPECT_EQ(LimitOn(o, 1), 2ull << 30);
+  EXPECT_EQ(LimitOn(o, 63), 8ull << 30);
+  EXPECT_EQ(LimitOn(o, 64), 8ull << 30);
+  EXPECT_EQ(o.mem_limit.For(1)->variable, "GPUSHARE_MEM_LIMIT_1");
 }
 
 TEST(Options, PerDeviceLimitAloneLimitsOnlyThatDevice) {
   const Options o = Parse({{"GPUSHARE_MEM_LIMIT_2", "1Gi"}});
-  EXPECT_FALSE(o.mem_limit.For(0).has_value());
-  EXPECT_EQ(o.mem_limit.For(2), 1ull << 30);
+  EXPECT_FALSE(o.HasQuota(0));
+  EXPECT_FALSE(o.ResolveQuota(0, kDevice).limited);
+  EXPECT_TRUE(o.HasQuota(2));
+  EXPECT_EQ(LimitOn(o, 2), 1ull << 30);
 }
 
 TEST(Options, EveryMalformedValueIsReportedWithItsName) {
@@ -51,14 +62,15 @@ TEST(Options, EveryMalformedValueIsReportedWithItsName) {
 }
 
 TEST(Options, RequestAndLimitStandForEachOtherAsInKubernetes) {
-  const Options both = Parse({{"GPUSHARE_MEM_REQUEST", "2Gi"}, {"GPUSHARE_MEM_LIMIT", "8Gi"}});
-  EXPECT_EQ(both.RequestFor(0), 2ull << 30);
-  EXPECT_EQ(both.LimitFor(0), 8ull << 30);
-  const Options request = Parse({{"GPUSHARE_MEM_REQUEST", "2Gi"}});
-  EXPECT_EQ(request.LimitFor(0), 2ull << 30);
-  const Options limit = Parse({{"GPUSHARE_MEM_LIMIT", "8Gi"}});
-  EXPECT_EQ(limit.RequestFor(0), 8ull << 30);
-  EXPECT_FALSE(Parse({}).LimitFor(0).has_value());
+  const Options::Quota both = Parse({{"GPUSHARE_MEM_REQUEST", "2Gi"}, {"GPUSHARE_MEM_LIMIT", "8Gi"}}).ResolveQuota(0, kDevice);
+  EXPECT_EQ(both.request_bytes, 2ull << 30);
+  EXPECT_EQ(both.limit_bytes, 8ull << 30);
+  const Options::Quota request = Parse({{"GPUSHARE_MEM_REQUEST", "2Gi"}}).ResolveQuota(0, kDevice);
+  EXPECT_EQ(request.limit_bytes, 2ull << 30);
+  const Options::Quota limit = Parse({{"GPUSHARE_MEM_LIMIT", "8Gi"}}).ResolveQuota(0, kDevice);
+  EXPECT_EQ(limit.request_bytes, 8ull << 30);
+  EXPECT_FALSE(Parse({}).ResolveQuota(0, kDevice).limited);
+  EXPECT_FALSE(Parse({}).HasQuota(0));
 }
 
 TEST(Options, ARequestAboveItsLimitIsRefused) {
@@ -123,8 +135,39 @@ TEST(Options, ContextOverheadTakesAQuantityOrAuto) {
 
 TEST(Options, DescribeListsEveryVariable) {
   const std::string text = DescribeOptions();
-  for (const char* name : {"GPUSHARE_MEM_LIMIT", "GPUSHARE_CONTEXT_OVERHEAD", "GPUSHARE_LOG_LEVEL"})
+  for (const OptionRow& row : OptionRows())
+    EXPECT_NE(text.find(row.variable), std::string::npos) << row.variable;
+  for (const char* name : {"GPUSHARE_MEM_LIMIT", "GPUSHARE_CONTEXT_OVERHEAD", "GPUSHARE_LOG_LEVEL",
+                           "CUDA_DEVICE_MEMORY_LIMIT", "ALIYUN_COM_GPU_MEM_CONTAINER", "GPU_PORTION",
+                           "CUDA_DEVICE_SM_LIMIT", "CUDA_TASK_PRIORITY", "POD_NAMESPACE"})
     EXPECT_NE(text.find(name), std::string::npos) << name;
+}
+
+TEST(Options, RowsValidateWithTheirOwnParser) {
+  const OptionRow* limit = FindOptionRow("mem_limit");
+  ASSERT_NE(limit, nullptr);
+  EXPECT_TRUE(limit->per_device);
+  EXPECT_TRUE(limit->valid("4Gi"));
+  EXPECT_FALSE(limit->valid("4GB"));
+  const OptionRow* resolver = FindOptionRow("resolver");
+  ASSERT_NE(resolver, nullptr);
+  EXPECT_FALSE(resolver->per_device);
+  EXPECT_TRUE(resolver->valid("priority"));
+  EXPECT_FALSE(resolver->valid("swap"));
+  EXPECT_EQ(FindOptionRow("no_such_option"), nullptr);
+}
+
+TEST(Options, SmShareIsValidatedAndSaidToBeNotEnforced) {
+  const Options o = Parse({{"GPUSHARE_SM", "25%"}});
+  ASSERT_TRUE(o.errors.empty());
+  EXPECT_EQ(o.sm, 25u);
+  EXPECT_EQ(Parse({{"GPUSHARE_SM", "100"}}).sm, 100u);
+  EXPECT_FALSE(Parse({}).sm.has_value());
+  bool said = false;
+  for (const std::string& note : o.notes) said = said || note.find("not enforced") != std::string::npos;
+  EXPECT_TRUE(said) << "no silent pretend";
+  for (const char* bad : {"0", "101", "25%%", "%", "", "12.5%", "-5", "quarter"})
+    EXPECT_EQ(Parse({{"GPUSHARE_SM", bad}}).errors.size(), 1u) << bad;
 }
 
 }  // namespace

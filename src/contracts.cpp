@@ -1,0 +1,255 @@
+#include "src/contracts.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+#include <vector>
+
+#include "gpushare/ledger_abi.h"
+
+namespace gpushare {
+namespace {
+
+using Layer = option_kind::PerDeviceBytes::Layer;
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || !IsDigit(text[0]) || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseHamiBytes(std::string_view text) {
+  int shift = 0;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      default: break;
+    }
+  }
+  if (shift != 0) text.remove_suffix(1);
+  const std::optional<uint64_t> count = ParseUnsigned(text);
+  if (!count || *count > (UINT64_MAX >> shift)) return std::nullopt;
+  return *count << shift;
+}
+
+std::string PodTenantName(const PodIdentity& id) { return id.ns + "/" + id.pod + "/" + id.container; }
+
+std::optional<PodIdentity> SplitPodTenantName(std::string_view tenant) {
+  const size_t first = tenant.find('/');
+  if (first == std::string_view::npos) return std::nullopt;
+  const size_t second = tenant.find('/', first + 1);
+  if (second == std::string_view::npos || tenant.find('/', second + 1) != std::string_view::npos)
+    return std::nullopt;
+  PodIdentity id{std::string(tenant.substr(0, first)), std::string(tenant.substr(first + 1, second - first - 1)),
+                 std::string(tenant.substr(second + 1))};
+  if (id.ns.empty() || id.pod.empty() || id.container.empty()) return std::nullopt;
+  return id;
+}
+
+// Each kind reads its variable(s): false when unset or malformed (with an error in o.errors).
+namespace contract {
+
+struct HamiMemory {
+  static constexpr std::string_view kAccepted = "examples: 4096m, 4g, 1048576k, 1073741824; k, m and g are binary";
+  static bool Read(const EnvLookup& env, const char* variable, Layer& out, Options& o) {
+    auto read_one = [&](const std::string& name, std::optional<DeviceMemory>& slot) {
+      const char* set = env(name.c_str());
+      if (set == nullptr) return;
+      if (const std::optional<uint64_t> bytes = ParseHamiBytes(set)) {
+        slot = DeviceMemory::Bytes(*bytes, name, set);
+      } else {
+        o.errors.push_back(InvalidValue(name, set, kAccepted));
+      }
+    };
+    read_one(variable, out.all);
+    for (int i = 0; i < kMaxDevices; ++i) read_one(fmt::format("{}_{}", variable, i), out.device[i]);
+    return !out.empty();
+  }
+};
+
+struct AliyunMemory {
+  static constexpr const char* kDevVariable = "ALIYUN_COM_GPU_MEM_DEV";
+  static constexpr std::string_view kAccepted = "a whole number of GiB or MiB, such as 8";
+  static bool Read(const EnvLookup& env, const char* variable, Layer& out, Options& o) {
+    const char* dev = env(kDevVariable);
+    std::optional<uint64_t> dev_units;
+    if (dev != nullptr) {
+      dev_units = ParseUnsigned(dev);
+      if (!dev_units || *dev_units == 0) {
+        o.errors.push_back(InvalidValue(kDevVariable, dev, "the device's memory in the same unit, such as 80"));
+        return false;
+      }
+    }
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    const std::optional<uint64_t> units = ParseUnsigned(set);
+    if (!units) {
+      o.errors.push_back(InvalidValue(variable, set, kAccepted));
+      return false;
+    }
+    if (!dev_units && o.aliyun_unit == AliyunUnit::kInfer) {
+      o.errors.push_back(fmt::format(
+          "{}=\"{}\" has no unit: set GPUSHARE_ALIYUN_UNIT=GiB or MiB, or {} (the device's memory in "
+          "the same unit) to infer it",
+          variable, set, kDevVariable));
+      return false;
+    }
+    DeviceMemory memory = DeviceMemory::Bytes(*units, variable, set);
+    memory.form = DeviceMemory::Form::kAliyunUnits;
+    memory.aliyun_dev_units = dev_units.value_or(0);
+    out.all = std::move(memory);
+    return true;
+  }
+};
+
+struct Portion {
+  static bool Read(const EnvLookup& env, const char* variable, Layer& out, Options& o) {
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    const std::optional<uint64_t> parts = ParsePortion(set);
+    if (!parts) {
+      o.errors.push_back(InvalidValue(variable, set, "a fraction of the device above 0 and at most 1, such as 0.5"));
+      return false;
+    }
+    DeviceMemory memory = DeviceMemory::Bytes(*parts, variable, set);
+    memory.form = DeviceMemory::Form::kPortion;
+    out.all = std::move(memory);
+    return true;
+  }
+};
+
+struct HamiSmLimit {
+  static bool Read(const EnvLookup& env, const char* variable, std::optional<uint32_t>& out, Options& o) {
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    const std::optional<uint64_t> percent = ParseUnsigned(set);
+    if (!percent || *percent > 100) {
+      o.errors.push_back(InvalidValue(variable, set, "a percentage from 0 to 100 (0: no limit)"));
+      return false;
+    }
+    if (*percent != 0) out = static_cast<uint32_t>(*percent);
+    return true;
+  }
+};
+
+struct HamiPriority {
+  static bool Read(const EnvLookup& env, const char* variable, int32_t& out, Options& o) {
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    const std::optional<uint64_t> priority = ParseUnsigned(set);
+    if (!priority || *priority > INT32_MAX) {
+      o.errors.push_back(InvalidValue(variable, set, "0 for high priority, or a larger whole number for lower"));
+      return false;
+    }
+    out = -static_cast<int32_t>(*priority);
+    return true;
+  }
+};
+
+// The downward API variables our manifests set. All three, or none is used: POD_NAME alone is
+// common in charts that know nothing of gpushare.
+struct PodTenant {
+  static constexpr const char* kParts[] = {"POD_NAMESPACE", "POD_NAME", "CONTAINER_NAME"};
+  static bool Read(const EnvLookup& env, const char*, std::string& out, Options& o) {
+    std::string value[3];
+    int set = 0;
+    for (int i = 0; i < 3; ++i) {
+      if (const char* v = env(kParts[i])) {
+        value[i] = v;
+        ++set;
+      }
+    }
+    if (set < 3) return false;
+    bool ok = true;
+    for (int i = 0; i < 3; ++i) {
+      if (value[i].empty() || value[i].find('/') != std::string::npos) {
+        o.errors.push_back(InvalidValue(kParts[i], value[i], "a non-empty Kubernetes name without '/'"));
+        ok = false;
+      }
+    }
+    if (!ok) return false;
+    out = PodTenantName({value[0], value[1], value[2]});
+    if (out.size() >= GS_LEDGER_NAME_BYTES) {
+      o.errors.push_back(fmt::format(
+          "POD_NAMESPACE/POD_NAME/CONTAINER_NAME make the tenant name \"{}\", longer than {} bytes; "
+          "set GPUSHARE_TENANT",
+          out, GS_LEDGER_NAME_BYTES - 1));
+      return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace contract
+
+namespace {
+
+constexpr ContractRow kRows[] = {
+#define GS_CONTRACT(field, kind, variables, scheduler, help) {#field, variables, scheduler, help},
+#include "src/contracts.inc"
+#undef GS_CONTRACT
+};
+
+// Memory: a layer after the earlier ones. An earlier layer's global amount hides it everywhere.
+template <typename Kind>
+void Apply(const EnvLookup& env, const ContractRow& row, option_kind::PerDeviceBytes::Value& field,
+           Options& o, std::vector<std::string_view>&) {
+  Layer layer;
+  if (!Kind::Read(env, row.variables.data(), layer, o)) return;
+  const auto earlier = std::find_if(field.layers.begin(), field.layers.end(), [](const Layer& l) { return l.all.has_value(); });
+  if (earlier != field.layers.end()) {
+    o.notes.push_back(fmt::format("{} ({}) is set, but {} takes precedence", row.variables,
+                                  row.scheduler, earlier->all->variable));
+  } else {
+    o.notes.push_back(fmt::format("{} ({}) gives the {} where no earlier variable does", row.variables,
+                                  row.scheduler, row.field));
+  }
+  field.layers.push_back(std::move(layer));
+}
+
+// Any other option: used when its own variable is unset and no earlier row claimed it.
+template <typename Kind, typename Field>
+void Apply(const EnvLookup& env, const ContractRow& row, Field& field, Options& o,
+           std::vector<std::string_view>& claimed) {
+  Field value = field;
+  if (!Kind::Read(env, row.variables.data(), value, o)) return;
+  const OptionRow* option = FindOptionRow(row.field);
+  if (option != nullptr && env(option->variable.data()) != nullptr) {
+    o.notes.push_back(fmt::format("{} ({}) is set, but {} takes precedence", row.variables,
+                                  row.scheduler, option->variable));
+    return;
+  }
+  if (std::find(claimed.begin(), claimed.end(), row.field) != claimed.end()) {
+    o.notes.push_back(fmt::format("{} ({}) is set, but an earlier scheduler variable gave the {}",
+                                  row.variables, row.scheduler, row.field));
+    return;
+  }
+  claimed.push_back(row.field);
+  field = std::move(value);
+  o.notes.push_back(fmt::format("{} ({}) gives the {}", row.variables, row.scheduler, row.field));
+}
+
+}  // namespace
+
+void ApplyContracts(const EnvLookup& env, Options& options) {
+  std::vector<std::string_view> claimed;
+  size_t row = 0;
+#define GS_CONTRACT(field, kind, variables, scheduler, help) \
+  Apply<contract::kind>(env, kRows[row++], options.field, options, claimed);
+#include "src/contracts.inc"
+#undef GS_CONTRACT
+}
+
+std::span<const ContractRow> ContractRows() { return kRows; }
+
+}  // namespace gpushare

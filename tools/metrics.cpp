@@ -1,0 +1,126 @@
+#include "tools/metrics.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "src/contracts.h"
+
+namespace gpushare::metrics {
+namespace {
+
+using quota::LedgerSnapshot;
+using quota::TenantSnapshot;
+
+struct TenantMetric {
+  const char* name;
+  const char* type;
+  const char* help;
+  double (*value)(const TenantSnapshot&);
+};
+
+// One row per metric. Not here yet, waiting on its source (never a made-up number):
+//   gpushare_swaps_total: swap.
+constexpr TenantMetric kTenantMetrics[] = {
+    {"gpushare_memory_used_bytes", "gauge", "Device memory the tenant holds, all its processes together.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.used_bytes); }},
+    {"gpushare_memory_request_bytes", "gauge", "Device memory guaranteed to the tenant (0 when admitted best-effort).",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.request_bytes); }},
+    {"gpushare_memory_limit_bytes", "gauge", "The most device memory the tenant may hold.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.limit_bytes); }},
+    {"gpushare_memory_burst_bytes", "gauge", "Device memory the tenant holds past its request.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.burst_bytes); }},
+    {"gpushare_oom_denials_total", "counter", "Allocations refused to the tenant.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.oom_denials); }},
+    {"gpushare_wait_seconds_total", "counter", "Time the tenant's allocations spent waiting for memory (wait and priority resolvers).",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.wait_ns_total) / 1e9; }},
+    {"gpushare_waits_total", "counter", "Waits for memory that ended, granted or timed out.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.waits); }},
+    {"gpushare_terminations_total", "counter", "Times the priority resolver marked the tenant for termination.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.terminations_total); }},
+    {"gpushare_processes", "gauge", "Live processes of the tenant on the device.",
+     [](const TenantSnapshot& t) {
+       return static_cast<double>(std::count_if(t.processes.begin(), t.processes.end(), [](const auto& p) { return p.alive; }));
+     }},
+};
+
+struct DeviceMetric {
+  const char* name;
+  const char* type;
+  const char* help;
+  double (*value)(const LedgerSnapshot&);
+};
+
+constexpr DeviceMetric kDeviceMetrics[] = {
+    {"gpushare_device_memory_total_bytes", "gauge", "The device's physical memory.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.total_bytes); }},
+    {"gpushare_device_memory_usable_bytes", "gauge", "Device memory the tenants share.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.usable_bytes); }},
+    {"gpushare_device_memory_requested_bytes", "gauge", "Sum of the tenants' requests.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.sum_request_bytes); }},
+    {"gpushare_device_memory_used_bytes", "gauge", "Sum of the tenants' use.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.sum_used_bytes); }},
+    {"gpushare_device_burst_pool_free_bytes", "gauge", "Memory no tenant is guaranteed and none is bursting into.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.burst_pool_free_bytes); }},
+    {"gpushare_device_tenants", "gauge", "Tenants in the device's ledger.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.tenants.size()); }},
+    {"gpushare_ledger_repairs_total", "counter", "Recoveries of the ledger's lock from a process that died holding it.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.repairs); }},
+    {"gpushare_reaped_processes_total", "counter", "Dead processes whose memory the ledger released.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.reaped_processes); }},
+};
+
+// Integers exactly (up to 2^53, every byte count of a GPU), anything else in shortest form.
+std::string FormatValue(double v) {
+  if (std::isfinite(v) && v >= 0 && v < 9007199254740992.0 && v == std::floor(v))
+    return fmt::format("{}", static_cast<uint64_t>(v));
+  return fmt::format("{}", v);
+}
+
+void Family(std::string& out, const char* name, const char* type, const char* help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+std::string TenantLabels(const LedgerSnapshot& l, const TenantSnapshot& t) {
+  std::string labels = fmt::format("device_uuid=\"{}\",tenant=\"{}\"", EscapeLabelValue(l.uuid), EscapeLabelValue(t.name));
+  if (const std::optional<PodIdentity> pod = SplitPodTenantName(t.name))
+    labels += fmt::format(",namespace=\"{}\",pod=\"{}\",container=\"{}\"", EscapeLabelValue(pod->ns),
+                          EscapeLabelValue(pod->pod), EscapeLabelValue(pod->container));
+  return labels;
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string Render(const std::vector<LedgerSnapshot>& ledgers, size_t unreadable) {
+  std::string out;
+  for (const TenantMetric& m : kTenantMetrics) {
+    Family(out, m.name, m.type, m.help);
+    for (const LedgerSnapshot& l : ledgers)
+      for (const TenantSnapshot& t : l.tenants)
+        fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", m.name, TenantLabels(l, t), FormatValue(m.value(t)));
+  }
+  for (const DeviceMetric& m : kDeviceMetrics) {
+    Family(out, m.name, m.type, m.help);
+    for (const LedgerSnapshot& l : ledgers)
+      fmt::format_to(std::back_inserter(out), "{}{{device_uuid=\"{}\"}} {}\n", m.name, EscapeLabelValue(l.uuid),
+                     FormatValue(m.value(l)));
+  }
+  Family(out, "gpushare_ledger_errors", "gauge", "Ledger files that could not be read (corrupt, foreign, another version).");
+  fmt::format_to(std::back_inserter(out), "gpushare_ledger_errors {}\n", unreadable);
+  return out;
+}
+
+}  // namespace gpushare::metrics
