@@ -87,6 +87,31 @@ struct WaitMode {
   static bool Parse(std::string_view text, Value& out);
 };
 
+// GPUSHARE_SM: "32" (SMs) or "25%" (of the GPU's SMs).
+struct SmShareValue {
+  uint32_t kind = 0;   // GS_SM_ASK_* (gpushare/ledger_abi.h): 0 none, 1 count, 2 percent
+  uint32_t value = 0;
+};
+struct SmShare {
+  using Value = SmShareValue;
+  static constexpr std::string_view kAccepted = "an SM count such as 32, or a share such as 25% (1% to 100%)";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class SmConflictValue { kRefuse, kOverlap };
+struct SmConflict {
+  using Value = SmConflictValue;
+  static constexpr std::string_view kAccepted = "refuse or overlap";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class SmFallbackValue { kRefuse, kUnconfined };
+struct SmFallback {
+  using Value = SmFallbackValue;
+  static constexpr std::string_view kAccepted = "refuse or unconfined";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 struct LogLevel {
   using Value = gpushare::LogLevel;
   static constexpr std::string_view kAccepted = "trace, debug, info, warn, error, off";
