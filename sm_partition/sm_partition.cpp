@@ -14,6 +14,9 @@
 namespace gpushare::sm {
 namespace detail {
 std::atomic<uint32_t> g_visible_sms[kMaxDevices] = {};
+// The ledger's cached map was measured under this driver, so its descriptors should have the
+// layout seen then; if one does not, its launches run everywhere and the full count is shown.
+bool SawForeignDescriptor() { return ForeignDescriptorLaunches() != 0; }
 }  // namespace detail
 
 namespace {

@@ -39,6 +39,7 @@ SmAsk AskOf(const Options& options);
 
 namespace detail {
 extern std::atomic<uint32_t> g_visible_sms[kMaxDevices];
+bool SawForeignDescriptor();  // launch_mask.h: a launch ran unconfined (unknown layout)
 }  // namespace detail
 
 // What cuDeviceGetAttribute(MULTIPROCESSOR_COUNT) reports: the slice's SMs on a confined device,
@@ -46,7 +47,8 @@ extern std::atomic<uint32_t> g_visible_sms[kMaxDevices];
 inline int VisibleSmCount(CUdevice device, int real_count) {
   if (device < 0 || device >= kMaxDevices) return real_count;
   const uint32_t slice = detail::g_visible_sms[device].load(std::memory_order_relaxed);
-  return slice != 0 ? static_cast<int>(slice) : real_count;
+  if (slice == 0 || detail::SawForeignDescriptor()) return real_count;
+  return static_cast<int>(slice);
 }
 
 }  // namespace gpushare::sm
