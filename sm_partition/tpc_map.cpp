@@ -50,7 +50,7 @@ $L_loop:
 
 namespace {
 
-using SmSet = std::bitset<kSmidBitmapWords * 32>;
+using SmSet = std::bitset<size_t{kSmidBitmapWords} * 32>;
 constexpr unsigned kBlocksPerSm = 16;       // one wave: 16 one-warp blocks fit any SM
 constexpr uint64_t kSpinCycles = 20000;     // ~10 us at 2 GHz, so every SM gets blocks
 constexpr int kAttempts = 3;
