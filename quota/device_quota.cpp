@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "quota/tenant_identity.h"
+#include "sm_partition/sm_partition.h"
 #include "quota/watcher.h"
 #include "src/log.h"
 #include "src/options.h"
@@ -68,8 +69,11 @@ std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_
   }
   TenantConfig tenant;
   tenant.name = o.tenant.empty() ? DefaultTenantName() : o.tenant;
-  tenant.request_bytes = quota.request_bytes;
-  tenant.limit_bytes = quota.limit_bytes;
+  // A tenant with an SM slice but no memory quota: its memory is counted (so co-tenants'
+  // guarantees hold) but not capped.
+  tenant.request_bytes = quota.limited ? quota.request_bytes : 0;
+  tenant.limit_bytes = quota.limited ? quota.limit_bytes : physical;
+  tenant.sm = sm::AskOf(o);
   tenant.best_effort = o.best_effort;
   tenant.resolver = o.resolver == option_kind::ResolverValue::kPriority ? ResolverKind::kPriority
                     : o.resolver == option_kind::ResolverValue::kWait   ? ResolverKind::kWait
@@ -88,7 +92,7 @@ void Enumerate() {
   int count = 0;
   if (real.cuDeviceGetCount(&count) != CUDA_SUCCESS) return;
   for (int i = 0; i < count && i < kMaxDevices; ++i) {
-    if (!Opts().HasQuota(i)) continue;
+    if (!Opts().HasQuota(i) && !sm::AskOf(Opts()).any()) continue;
     CUdevice dev = 0;
     CUuuid uuid{};
     size_t total = 0;
@@ -99,6 +103,7 @@ void Enumerate() {
       error = "cannot read the device's identity";
     } else {
       session = JoinLedger(i, uuid, total, &error);
+      if (session != nullptr && !sm::ConfineDevice(i, dev, *session, &error)) session.reset();
     }
     char name[41];
     FormatUuid(uuid, name);

@@ -1,6 +1,7 @@
 // A tenant's memory quota on one device, as this process holds it: the tenant's request and
 // limit, kept in the node's ledger for that GPU (quota/ledger.h), which every process of every
-// tenant shares.
+// tenant shares. A device with an SM slice (GPUSHARE_SM) has one too, with request 0 and the
+// whole GPU as limit when no memory quota is set; its slice is taken at the same join.
 //
 // How to charge a new kind of allocation: take a Charge (quota/charge.h, or ChargeAllocation in
 // quota/unseen_memory.h) before calling the driver, Keep() it and record it in the
@@ -74,7 +75,7 @@ class DeviceQuota {
   std::atomic<uint64_t> unseen_bytes_{0};
 };
 
-// The quota of a device ordinal, or nullptr when it has no request or limit. Enumerates the
+// The quota of a device ordinal, or nullptr when it has no request, limit or SM slice. Enumerates the
 // devices and joins their ledgers on first use (after the driver's cuInit).
 DeviceQuota* QuotaFor(CUdevice ordinal);
 // The quota of the calling thread's current context's device; nullptr with no context or quota.

@@ -166,6 +166,12 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
                  " ns (every process of a tenant must agree)";
         return false;
       }
+      if (t.sm_asked_kind != cfg.sm.kind || t.sm_asked != cfg.sm.value) {
+        *error = "gpushare: tenant '" + cfg.name + "' in " + path_ + " has GPUSHARE_SM " +
+                 sm::DescribeAsk({t.sm_asked_kind, t.sm_asked}) + "; this process asks for " +
+                 sm::DescribeAsk(cfg.sm) + " (every process of a tenant must agree)";
+        return false;
+      }
       tenant_index_ = i;
       tenant_ = &t;
       request_bytes_ = t.request_bytes;
@@ -213,6 +219,8 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
   t.priority = cfg.priority;
   t.idle_timeout_ns = cfg.idle_timeout_ns;
   t.kill_grace_ns = cfg.kill_grace_ns;
+  t.sm_asked_kind = cfg.sm.kind;
+  t.sm_asked = cfg.sm.value;
   std::memcpy(t.name, cfg.name.data(), cfg.name.size());
   StoreState(t.state, GS_SLOT_ACTIVE);
   tenant_index_ = static_cast<uint32_t>(free_slot);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "gpushare/ledger_abi.h"
+#include "sm_partition/slice.h"
 
 namespace gpushare::quota {
 
@@ -59,6 +60,7 @@ struct TenantConfig {
   int32_t priority = 0;          // priority resolver: higher wins
   uint64_t idle_timeout_ns = 0;  // as a requester: a tenant idle longer may be a victim; 0 = never
   uint64_t kill_grace_ns = 0;    // as a victim: its watcher's SIGTERM to SIGKILL
+  sm::SmAsk sm{};                // GPUSHARE_SM (every process of a tenant must agree too)
 };
 
 // What the priority resolver asked of this process's tenant (LedgerSession::TerminationRequested).
@@ -143,6 +145,20 @@ class LedgerSession {
   // Whether the priority resolver marked this process's tenant as a victim: one load of its
   // tenant slot, no lock (the requester's name is read only when marked).
   bool TerminationRequested(TerminationRequest* out) const;
+  // SM slices (quota/ledger_sm.cpp). The GPU's TPC map as cached in the header, when one was
+  // measured under driver_version; false when none is (or another driver's is).
+  bool CachedTpcMap(int32_t driver_version, sm::TpcMap* out) const;
+  // Publishes a measured map (under the lock); a valid map already there for this driver wins
+  // and is returned in *map instead.
+  void PublishTpcMap(sm::TpcMap* map, uint64_t took_ns);
+  // This tenant's slice, under the lock: the one its first process chose (adopted when the map
+  // is the same), else a new one from the bits no other active tenant holds. False with *error
+  // when the slice cannot be disjoint and overlap is not allowed (or the ask cannot be met).
+  bool AssignSmSlice(const sm::TpcMap& map, bool allow_overlap, sm::SliceChoice* out, std::string* error);
+  // The tenant asked for a slice but runs on every SM (GPUSHARE_SM_FALLBACK=unconfined, profiling).
+  void MarkSmUnconfined();
+  // How this process confines its kernels (GS_SM_MODE_*), for gpushare-smi.
+  void SetProcessSmMode(uint32_t mode);
   ResolverKind resolver() const { return resolver_; }
   int32_t priority() const { return priority_; }
   uint64_t idle_timeout_ns() const { return idle_timeout_ns_; }
@@ -217,6 +233,7 @@ struct ProcessSnapshot {
   uint64_t start_unix_ns = 0;
   uint64_t last_active_ns = 0;  // ActivityClockNs
   uint32_t waiting = 0;         // its threads waiting for memory
+  uint32_t sm_mode = 0;         // GS_SM_MODE_*
   bool alive = false;  // its slot lock is held
   std::string container_id;
 };
@@ -242,6 +259,10 @@ struct TenantSnapshot {
   uint64_t wait_ns_total = 0;       // time its allocations spent waiting
   uint64_t waits = 0;               // its waits that ended
   uint64_t terminations_total = 0;  // times the priority resolver marked it
+  sm::SmAsk sm_ask;                 // GPUSHARE_SM; kind GS_SM_ASK_NONE without a slice
+  sm::TpcMask sm_mask;              // the TPC bits it runs on (none: every SM)
+  uint32_t sm_granted = 0;          // SMs behind them
+  uint32_t sm_flags = 0;            // GS_SM_OVERLAPS, GS_SM_UNCONFINED
   std::vector<ProcessSnapshot> processes;
 };
 struct WaiterSnapshot {
@@ -274,6 +295,9 @@ struct LedgerSnapshot {
   uint64_t reaped_processes = 0;
   uint32_t waiting = 0;       // threads waiting for memory
   uint64_t terminations = 0;  // marks ever recorded
+  bool sm_map_ready = false;  // the TPC map was measured (sm_map)
+  sm::TpcMap sm_map;
+  uint64_t sm_map_ns = 0;     // how long measuring it took
   std::vector<TenantSnapshot> tenants;
   std::vector<WaiterSnapshot> waiters;                     // by ticket
   std::vector<TerminationSnapshot> recent_terminations;    // the last <= 32, oldest first

@@ -198,6 +198,7 @@ std::string CheckSlots(const void* base) {
   const GsLedgerHeader& h = *Header(b);
   const GsLedgerTenant* tenants = Tenants(b);
   const GsLedgerProcess* processes = Processes(b);
+  if (h.sm_map_state > GS_SM_MAP_READY) return "unknown SM map state " + U64(h.sm_map_state);
   uint64_t sum_requests = 0;
   for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
     const GsLedgerTenant& t = tenants[i];
@@ -210,6 +211,9 @@ std::string CheckSlots(const void* base) {
       return where + "request " + U64(t.request_bytes) + " above limit " + U64(t.limit_bytes);
     if ((t.flags & ~GS_TENANT_BEST_EFFORT) != 0) return where + "unknown flags " + U64(t.flags);
     if (t.resolver > GS_RESOLVER_PRIORITY) return where + "unknown resolver " + U64(t.resolver);
+    if (t.sm_asked_kind > GS_SM_ASK_PERCENT || (t.sm_asked_kind == GS_SM_ASK_PERCENT && t.sm_asked > 100))
+      return where + "unknown SM slice " + U64(t.sm_asked_kind) + "/" + U64(t.sm_asked);
+    if ((t.sm_flags & ~(GS_SM_OVERLAPS | GS_SM_UNCONFINED)) != 0) return where + "unknown SM flags " + U64(t.sm_flags);
     if ((t.terminate & GS_TERMINATE_REQUESTED) != 0 &&
         (t.terminate & 0xffffffffu) >= GS_LEDGER_TENANT_SLOTS)
       return where + "termination requester out of range";

@@ -49,6 +49,15 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->waiting = h.waiting;
   if (lf::NowMonotonicNs() < h.hidden_until_ns) out->hidden_bytes = h.hidden_bytes;
   out->terminations = h.terminations;
+  out->sm_map_ready = h.sm_map_state == GS_SM_MAP_READY;
+  if (out->sm_map_ready) {
+    out->sm_map.sm_count = h.sm_count;
+    std::memcpy(out->sm_map.live.words, h.sm_live, sizeof out->sm_map.live.words);
+    std::memcpy(out->sm_map.sms_per_bit, h.sm_per_bit, sizeof out->sm_map.sms_per_bit);
+    out->sm_map.qmd_version = h.sm_qmd_version;
+    out->sm_map.driver_version = h.sm_driver_version;
+    out->sm_map_ns = h.sm_map_ns;
+  }
   const uint64_t now = lf::NowMonotonicNs();
   for (const GsLedgerWaiter& w : h.waiters) {
     if (w.ticket == 0) continue;
@@ -100,6 +109,10 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
     ts.wait_ns_total = t.wait_ns_total;
     ts.waits = t.waits;
     ts.terminations_total = t.terminations;
+    ts.sm_ask = {t.sm_asked_kind, t.sm_asked};
+    std::memcpy(ts.sm_mask.words, t.sm_mask, sizeof ts.sm_mask.words);
+    ts.sm_granted = t.sm_granted;
+    ts.sm_flags = t.sm_flags;
     uint64_t latest_activity = 0;
     for (uint32_t j = 0; j < GS_LEDGER_PROCESS_SLOTS; ++j) {
       const GsLedgerProcess& p = processes[j];
@@ -113,6 +126,7 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.start_unix_ns = p.start_unix_ns;
       ps.last_active_ns = p.last_active_ns;
       ps.waiting = p.waiting;
+      ps.sm_mode = p.sm_mode;
       latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;

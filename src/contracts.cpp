@@ -129,7 +129,7 @@ struct Portion {
 };
 
 struct HamiSmLimit {
-  static bool Read(const EnvLookup& env, const char* variable, std::optional<uint32_t>& out, Options& o) {
+  static bool Read(const EnvLookup& env, const char* variable, option_kind::SmShareValue& out, Options& o) {
     const char* set = env(variable);
     if (set == nullptr) return false;
     const std::optional<uint64_t> percent = ParseUnsigned(set);
@@ -137,7 +137,7 @@ struct HamiSmLimit {
       o.errors.push_back(InvalidValue(variable, set, "a percentage from 0 to 100 (0: no limit)"));
       return false;
     }
-    if (*percent != 0) out = static_cast<uint32_t>(*percent);
+    if (*percent != 0) out = {GS_SM_ASK_PERCENT, static_cast<uint32_t>(*percent)};
     return true;
   }
 };

@@ -117,13 +117,38 @@ bool WaitMode::Parse(std::string_view text, Value& out) {
   return true;
 }
 
-bool SmPercent::Parse(std::string_view text, Value& out) {
-  if (text.ends_with('%')) text.remove_suffix(1);
-  uint32_t percent = 0;
+bool SmShare::Parse(std::string_view text, Value& out) {
+  const bool percent = !text.empty() && text.back() == '%';
+  if (percent) text.remove_suffix(1);
+  uint32_t n = 0;
   const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, percent);
-  if (text.empty() || ec != std::errc() || ptr != end || percent < 1 || percent > 100) return false;
-  out = percent;
+  const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc() || ptr != end || n == 0) return false;
+  if (percent && n > 100) return false;
+  if (!percent && n > 4096) return false;  // no GPU has more SMs; a typo, not a request
+  out = {percent ? 2u : 1u, n};
+  return true;
+}
+
+bool SmConflict::Parse(std::string_view text, Value& out) {
+  if (text == "refuse") {
+    out = SmConflictValue::kRefuse;
+  } else if (text == "overlap") {
+    out = SmConflictValue::kOverlap;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool SmFallback::Parse(std::string_view text, Value& out) {
+  if (text == "refuse") {
+    out = SmFallbackValue::kRefuse;
+  } else if (text == "unconfined") {
+    out = SmFallbackValue::kUnconfined;
+  } else {
+    return false;
+  }
   return true;
 }
 
@@ -237,11 +262,6 @@ Options ParseOptions(const EnvLookup& env) {
 #undef GS_OPTION
   ApplyContracts(env, options);
   CheckRequestsWithinLimits(options);
-  if (options.sm)
-    options.notes.push_back(fmt::format(
-        "SM share {}% recorded but not enforced yet: SM partitioning comes in a later release, and "
-        "kernels use every SM",
-        *options.sm));
   return options;
 }
 

@@ -100,10 +100,28 @@ struct WaitMode {
   static bool Parse(std::string_view text, Value& out);
 };
 
-// Percent of the device's SMs: "25%" or "25", 1 to 100.
-struct SmPercent {
-  using Value = std::optional<uint32_t>;
-  static constexpr std::string_view kAccepted = "a percentage from 1 to 100, such as 25% or 25";
+// GPUSHARE_SM: "32" (SMs) or "25%" (of the GPU's SMs).
+struct SmShareValue {
+  uint32_t kind = 0;   // GS_SM_ASK_* (gpushare/ledger_abi.h): 0 none, 1 count, 2 percent
+  uint32_t value = 0;
+};
+struct SmShare {
+  using Value = SmShareValue;
+  static constexpr std::string_view kAccepted = "an SM count such as 32, or a share such as 25% (1% to 100%)";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class SmConflictValue { kRefuse, kOverlap };
+struct SmConflict {
+  using Value = SmConflictValue;
+  static constexpr std::string_view kAccepted = "refuse or overlap";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+enum class SmFallbackValue { kRefuse, kUnconfined };
+struct SmFallback {
+  using Value = SmFallbackValue;
+  static constexpr std::string_view kAccepted = "refuse or unconfined";
   static bool Parse(std::string_view text, Value& out);
 };
 

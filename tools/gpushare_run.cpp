@@ -46,8 +46,7 @@ int Run(int argc, char** argv) {
   const gpushare::Options options = gpushare::ParseOptions([](const char* name) { return std::getenv(name); });
   for (const std::string& e : options.errors) std::fprintf(stderr, "gpushare-run: %s\n", e.c_str());
   if (!options.errors.empty()) return 2;
-  for (const std::string& note : options.notes)
-    if (note.find("not enforced") != std::string::npos) std::fprintf(stderr, "gpushare-run: note: %s\n", note.c_str());
+  for (const std::string& note : options.notes) std::fprintf(stderr, "gpushare-run: note: %s\n", note.c_str());
 
   if (plan.print_env) {
     for (const auto& [name, value] : plan.env) std::printf("%s=%s\n", name.c_str(), value.c_str());

@@ -24,9 +24,31 @@ constexpr const char* kUsage =
     "burst, OOM denials, resolver (priority), time spent waiting and idle, with its processes\n"
     "(pid in their own namespace, used, alive/dead); then the allocations waiting for memory\n"
     "and the priority resolver's recent terminations (who, why, when, how much memory).\n"
+    "With SM slices (GPUSHARE_SM): the GPU's SM count and slice granularity, and each tenant's\n"
+    "SMs (granted, asked, TPC mask bits; overlapping or unconfined when so).\n"
     "  --ledger-dir DIR  where the ledgers are\n"
     "  --json            print JSON instead of a table\n"
     "Exit status 1 when a ledger file is refused (corrupt, foreign, another version).\n";
+
+const char* SmMode(uint32_t mode) {
+  switch (mode) {
+    case GS_SM_MODE_MASK: return "mask";
+    case GS_SM_MODE_UNCONFINED: return "unconfined";
+    default: return "";
+  }
+}
+
+// "32 of 132 (asked 25% of the SMs; TPC bits 0-15)", "-" without a slice.
+std::string SmCell(const gpushare::quota::TenantSnapshot& t, const LedgerSnapshot& s) {
+  if (!t.sm_ask.any()) return "-";
+  if ((t.sm_flags & GS_SM_UNCONFINED) != 0 || t.sm_granted == 0)
+    return "all (asked " + gpushare::sm::DescribeAsk(t.sm_ask) + "; unconfined)";
+  std::string cell = std::to_string(t.sm_granted);
+  if (s.sm_map_ready) cell += " of " + std::to_string(s.sm_map.sm_count);
+  cell += " (asked " + gpushare::sm::DescribeAsk(t.sm_ask) + "; TPC bits " + gpushare::sm::DescribeBits(t.sm_mask) + ")";
+  if ((t.sm_flags & GS_SM_OVERLAPS) != 0) cell += " overlapping";
+  return cell;
+}
 
 std::string Human(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -65,7 +87,7 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
       processes.push_back({{"slot", p.slot}, {"pid", p.pid}, {"used_bytes", p.used_bytes},
                            {"peak_bytes", p.peak_bytes}, {"alive", p.alive},
                            {"container_id", p.container_id}, {"start_unix_ns", p.start_unix_ns},
-                           {"generation", p.generation}, {"waiting", p.waiting}});
+                           {"generation", p.generation}, {"waiting", p.waiting}, {"sm_mode", SmMode(p.sm_mode)}});
     tenants.push_back({{"name", t.name}, {"request_bytes", t.request_bytes},
                        {"asked_request_bytes", t.asked_request_bytes}, {"limit_bytes", t.limit_bytes},
                        {"used_bytes", t.used_bytes}, {"burst_bytes", t.burst_bytes},
@@ -77,6 +99,10 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                        {"terminate_requested", t.terminate_requested},
                        {"terminate_reason", t.terminate_requested ? DescribeTerminationReason(t.terminate_reason) : ""},
                        {"terminate_unix_ns", t.terminate_unix_ns},
+                       {"sm_asked", t.sm_ask.any() ? gpushare::sm::DescribeAsk(t.sm_ask) : ""},
+                       {"sm_granted", t.sm_granted}, {"sm_bits", gpushare::sm::DescribeBits(t.sm_mask)},
+                       {"sm_overlaps", (t.sm_flags & GS_SM_OVERLAPS) != 0},
+                       {"sm_unconfined", (t.sm_flags & GS_SM_UNCONFINED) != 0},
                        {"processes", processes}});
   }
   nlohmann::json waiters = nlohmann::json::array();
@@ -90,7 +116,13 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                             {"victim_priority", r.victim_priority}, {"requester_priority", r.requester_priority},
                             {"victim_used_bytes", r.victim_used_bytes}, {"victim_burst_bytes", r.victim_burst_bytes},
                             {"victim_idle_ns", r.victim_idle_ns}, {"requester_bytes", r.requester_bytes}});
-  return {{"path", s.path}, {"uuid", s.uuid}, {"abi_version", s.abi_version},
+  nlohmann::json sm_map = nullptr;
+  if (s.sm_map_ready)
+    sm_map = {{"sm_count", s.sm_map.sm_count}, {"live_bits", gpushare::sm::DescribeBits(s.sm_map.live)},
+              {"live_bit_count", s.sm_map.live.Count()}, {"granularity_sms", s.sm_map.Granularity()},
+              {"qmd_version", s.sm_map.qmd_version}, {"driver_version", s.sm_map.driver_version},
+              {"map_ns", s.sm_map_ns}};
+  return {{"path", s.path}, {"uuid", s.uuid}, {"abi_version", s.abi_version}, {"sm_map", sm_map},
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
@@ -125,12 +157,16 @@ void PrintText(const LedgerSnapshot& s) {
             << "; requested " << Human(s.sum_request_bytes) << "; used " << Human(s.sum_used_bytes)
             << "; burst pool free " << Human(s.burst_pool_free_bytes)
             << (s.hidden_bytes > 0 ? "; in use outside gpushare " + Human(s.hidden_bytes) : "") << "\n";
+  if (s.sm_map_ready)
+    std::cout << "  SMs " << s.sm_map.sm_count << " on " << s.sm_map.live.Count()
+              << " live TPC mask bits; slices round up to " << s.sm_map.Granularity()
+              << " SMs (one TPC); mapped in " << s.sm_map_ns / 1000000 << " ms\n";
   if (s.tenants.empty()) {
     std::cout << "  no tenants\n\n";
     return;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"TENANT", "REQUEST", "LIMIT", "USED", "BURST", "OOM", "RESOLVER", "WAITED", "IDLE", "PROCESSES"}};
+      {"TENANT", "REQUEST", "LIMIT", "USED", "BURST", "OOM", "RESOLVER", "WAITED", "IDLE", "PROCESSES", "SMS"}};
   for (const auto& t : s.tenants) {
     std::string resolver = ResolverName(t.resolver);
     if (t.resolver == ResolverKind::kPriority) resolver += " " + std::to_string(t.priority);
@@ -139,12 +175,13 @@ void PrintText(const LedgerSnapshot& s) {
     rows.push_back({name, Human(t.request_bytes), Human(t.limit_bytes), Human(t.used_bytes),
                     Human(t.burst_bytes), std::to_string(t.oom_denials), resolver,
                     Seconds(t.wait_ns_total) + " (" + std::to_string(t.waits) + ")", Seconds(t.idle_ns),
-                    std::to_string(t.processes.size())});
+                    std::to_string(t.processes.size()), SmCell(t, s)});
     for (const auto& p : t.processes)
       rows.push_back({"  pid " + std::to_string(p.pid), "", "", Human(p.used_bytes), "", "", "",
                       p.waiting > 0 ? std::to_string(p.waiting) + " waiting" : "", "",
                       std::string(p.alive ? "alive" : "dead") +
-                          (p.container_id.empty() ? "" : "  " + p.container_id.substr(0, 12))});
+                          (p.container_id.empty() ? "" : "  " + p.container_id.substr(0, 12)),
+                      SmMode(p.sm_mode)});
   }
   PrintTable(rows, "  ");
   auto tenant_name = [&](uint32_t slot) {

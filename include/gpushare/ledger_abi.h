@@ -33,10 +33,16 @@
  *    `waiting` nonzero bumps `wake_seq` and FUTEX_WAKEs everyone. The priority resolver marks a
  *    victim tenant in its `terminate` word (its own processes carry it out) and records the mark
  *    in the termination ring.
+ *  - SM slices (version 3): the first process that needs the GPU's launch-descriptor TPC map
+ *    measures it and publishes it in the header (sm_map_* fields, sm_map_state written last,
+ *    under the lock); later processes read it instead of measuring. A tenant's slice (the TPC
+ *    bits it may run on, tenant sm_* fields) is chosen under the lock when its first process
+ *    joins, from live bits no other active tenant holds, and freed with its slot.
  *
  * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
- * last_active_ns and waiting).
+ * last_active_ns and waiting); 3 adds SM slices (header sm_map_state .. sm_per_bit, tenant
+ * slots grow from 256 to 384 bytes for sm_asked .. sm_flags, process sm_mode).
  */
 #ifndef GPUSHARE_LEDGER_ABI_H_
 #define GPUSHARE_LEDGER_ABI_H_
@@ -45,10 +51,10 @@
 #include <stdint.h>
 
 #define GS_LEDGER_MAGIC "GPUSHLDG" /* 8 bytes, no NUL stored */
-#define GS_LEDGER_ABI_VERSION 2u
+#define GS_LEDGER_ABI_VERSION 3u
 #define GS_LEDGER_INITIALIZED 0x54494E49u /* "INIT": the creator finished, before link() */
 #define GS_LEDGER_HEADER_BYTES 4096u
-#define GS_LEDGER_TENANT_SLOT_BYTES 256u
+#define GS_LEDGER_TENANT_SLOT_BYTES 384u
 #define GS_LEDGER_PROCESS_SLOT_BYTES 256u
 #define GS_LEDGER_TENANT_SLOTS 64u
 #define GS_LEDGER_PROCESS_SLOTS 512u
@@ -81,6 +87,21 @@
 #define GS_TERMINATE_REQUESTED (1ull << 63)
 #define GS_TERMINATE_LOWER_PRIORITY 1u
 #define GS_TERMINATE_IDLE 2u
+/* GsLedgerHeader.sm_map_state */
+#define GS_SM_MAP_NONE 0u
+#define GS_SM_MAP_READY 1u  /* sm_count .. sm_per_bit hold a validated map */
+#define GS_SM_TPC_BITS 128u /* bits of the launch descriptor's TPC-disable mask */
+/* GsLedgerTenant.sm_asked_kind */
+#define GS_SM_ASK_NONE 0u    /* no slice: every SM */
+#define GS_SM_ASK_COUNT 1u   /* sm_asked SMs */
+#define GS_SM_ASK_PERCENT 2u /* sm_asked percent of the GPU's SMs */
+/* GsLedgerTenant.sm_flags */
+#define GS_SM_OVERLAPS 1u    /* too few free TPCs: the slice shares TPCs with other tenants */
+#define GS_SM_UNCONFINED 2u  /* no slice could be confined; the tenant runs on every SM */
+/* GsLedgerProcess.sm_mode: how this process confines its kernels */
+#define GS_SM_MODE_NONE 0u       /* the tenant asked for no slice */
+#define GS_SM_MODE_MASK 1u       /* the launch-descriptor TPC mask */
+#define GS_SM_MODE_UNCONFINED 2u /* asked for a slice, runs on every SM (operator allowed it) */
 
 /* One thread waiting for memory (header.waiters); ticket 0 = a free entry. Under the lock. */
 typedef struct GsLedgerWaiter {
@@ -144,8 +165,17 @@ typedef struct GsLedgerHeader {
                                      (driver, processes without gpushare), as last measured */
   uint64_t hidden_until_ns;       /* 248 atomic: CLOCK_MONOTONIC until which hidden_bytes holds */
   GsLedgerWaiter waiters[GS_LEDGER_WAITER_SLOTS]; /* 256 under the lock */
-  uint8_t reserved[GS_LEDGER_HEADER_BYTES - 256 - GS_LEDGER_WAITER_SLOTS * GS_LEDGER_WAITER_SLOT_BYTES];
-                                  /* 3328 zero; new fields come from here */
+  /* The GPU's launch-descriptor TPC map, measured once per GPU (sm_partition/tpc_map.cpp). */
+  uint32_t sm_map_state;          /* 3328 GS_SM_MAP_*; READY stored last (release) */
+  uint32_t sm_count;              /* 3332 the GPU's SMs, all live bits together */
+  uint32_t sm_qmd_version;        /* 3336 the launch descriptor's version byte when mapped */
+  int32_t sm_driver_version;      /* 3340 cuDriverGetVersion when mapped; another driver remaps */
+  uint64_t sm_map_unix_ns;        /* 3344 when it was measured */
+  uint64_t sm_map_ns;             /* 3352 how long the measurement took */
+  uint32_t sm_live[4];            /* 3360 128-bit set of mask bits with a live TPC (bit b: word b/32) */
+  uint8_t sm_per_bit[GS_SM_TPC_BITS]; /* 3376 SMs behind each mask bit; 0 for a dead bit */
+  uint8_t reserved[GS_LEDGER_HEADER_BYTES - 3504];
+                                  /* 3504 zero; new fields come from here */
 } GsLedgerHeader;
 
 typedef struct GsLedgerTenant {
@@ -169,6 +199,13 @@ typedef struct GsLedgerTenant {
   uint64_t wait_ns_total;         /* 232 atomic: time its allocations spent waiting */
   uint64_t waits;                 /* 240 atomic: its waits that ended (granted or timed out) */
   uint64_t terminations;          /* 248 atomic: times the priority resolver marked it */
+  /* Its SM slice, chosen under the lock at its first join; every process of it agrees. */
+  uint32_t sm_asked;              /* 256 SMs, or percent (sm_asked_kind) */
+  uint32_t sm_asked_kind;         /* 260 GS_SM_ASK_* */
+  uint32_t sm_mask[4];            /* 264 mask bits (TPCs) it may run on; 0 = none assigned */
+  uint32_t sm_granted;            /* 280 SMs behind sm_mask (rounded up to whole TPCs) */
+  uint32_t sm_flags;              /* 284 GS_SM_* */
+  uint8_t sm_reserved[96];        /* 288 zero */
 } GsLedgerTenant;
 
 typedef struct GsLedgerProcess {
@@ -186,7 +223,9 @@ typedef struct GsLedgerProcess {
                                      latest launch, copy or allocation */
   uint32_t waiting;               /* 136 its threads counted in header.waiting (under the lock) */
   uint32_t reserved1;             /* 140 */
-  uint8_t reserved[112];          /* 144 */
+  uint32_t sm_mode;               /* 144 GS_SM_MODE_*: how it confines its kernels */
+  uint32_t reserved2;             /* 148 */
+  uint8_t reserved[104];          /* 152 */
 } GsLedgerProcess;
 
 #ifdef __cplusplus
@@ -212,7 +251,13 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, terminations) == 208, "terminat
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, terminations_offset) == 216, "ring offset at 216");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, hidden_bytes) == 240, "hidden_bytes at 240");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiters) == 256, "waiter table at 256");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, reserved) == 3328, "header reserve at 3328");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_map_state) == 3328, "SM map at 3328");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_live) == 3360, "live bits at 3360");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_per_bit) == 3376, "SMs per bit at 3376");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, reserved) == 3504, "header reserve at 3504");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_asked) == 256, "SM slice at 256");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_mask) == 264, "SM mask at 264");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, sm_mode) == 144, "sm_mode at 144");
 GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerWaiter) == GS_LEDGER_WAITER_SLOT_BYTES, "waiter slot");
 GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerTermination) == GS_LEDGER_TERMINATION_SLOT_BYTES, "termination slot");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTermination, victim) == 64, "victim name at 64");
@@ -223,7 +268,7 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, terminate) % 8 == 0, "atomics 8
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, wait_ns_total) == 232, "wait_ns_total at 232");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, last_active_ns) == 128, "last_active_ns at 128");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, last_active_ns) % 64 == 0, "own cache line");
-GS_LEDGER_STATIC_ASSERT(GS_LEDGER_TERMINATIONS_OFFSET == 151552u, "ring after the process slots");
-GS_LEDGER_STATIC_ASSERT(GS_LEDGER_FILE_BYTES == 161792u, "file size");
+GS_LEDGER_STATIC_ASSERT(GS_LEDGER_TERMINATIONS_OFFSET == 159744u, "ring after the process slots");
+GS_LEDGER_STATIC_ASSERT(GS_LEDGER_FILE_BYTES == 169984u, "file size");
 
 #endif /* GPUSHARE_LEDGER_ABI_H_ */

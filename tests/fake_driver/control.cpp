@@ -55,6 +55,7 @@ FAKE_API void fakecuda_reset(void) {
   host_reset();
   module_reset();
   stream_reset();
+  launch_reset();
   phys_shutdown();
   drv().devices.clear();
   drv().initialized = false;

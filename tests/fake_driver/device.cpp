@@ -103,6 +103,7 @@ CUresult initialize() {
     d.devices.push_back(dev);
   }
   pools_init();
+  launch_config_init();
   d.initialized = true;
   return CUDA_SUCCESS;
 }
@@ -173,7 +174,8 @@ FAKE_API CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attrib, CU
   }
   if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   switch (attrib) {
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = 132; break;
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = static_cast<int>(fake_sm_count()); break;
+    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH: *value = 1; break;
     case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *value = 1024; break;
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = 9; break;
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = 0; break;

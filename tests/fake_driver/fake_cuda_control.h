@@ -7,6 +7,17 @@
  *   GPUSHARE_FAKE_STATE_DIR     share physical accounting with every process using this dir
  *   GPUSHARE_FAKE_UUID_SALT     hashed into device UUID bytes 4..11 (simulates another machine)
  *   GPUSHARE_FAKE_NO_DEVICE=1   cuInit fails with CUDA_ERROR_NO_DEVICE
+ *   GPUSHARE_FAKE_TPC_BITS      live bits of the launch descriptor's TPC mask, "0-7,9" (2 SMs
+ *                               each; default the H100's 66 of 128); the SM count follows
+ *   GPUSHARE_FAKE_QMD_VERSION   the descriptors' version byte (default 0x40, Hopper V04_00)
+ *   GPUSHARE_FAKE_PROFILER=1    the launch-callback slot is taken (as by CUPTI)
+ *
+ * Launch callback (launch_callback.cpp): cuGetExportTable with the callback table's id
+ * (sm_partition/launch_descriptor.h) subscribes one callback, fired with a fresh descriptor at
+ * every kernel launch (cuLaunchKernel[Ex], cooperative, and each kernel node at a graph's first
+ * launch: later replays reuse the descriptors). Kernels then see the SMs the mask enables.
+ * The built-in kernel gpushare_smid_bitmap (a module whose image declares
+ * ".entry gpushare_smid_bitmap") sets bit s of its uint32 bitmap for each SM s it runs on.
  *
  * Kernels: cuModuleGetFunction(&f, mod, "name") resolves "name" with dlsym(RTLD_DEFAULT) to a
  * function of type fakecuda_kernel defined in the test program (link it with -rdynamic /
@@ -29,6 +40,8 @@ struct fakecuda_launch {
   unsigned grid[3], block[3];
   unsigned shared_bytes;
   void** params; /* cuLaunchKernel's kernelParams: params[i] points at argument i */
+  const unsigned* sm_ids; /* the SMs this launch runs on (what %smid would show): those its */
+  unsigned sm_count;      /* descriptor's TPC mask leaves enabled */
 };
 
 typedef void (*fakecuda_kernel)(const struct fakecuda_launch*);
@@ -54,6 +67,15 @@ int fakecuda_live_contexts(void);
 uint64_t fakecuda_graph_reserved(int device);
 /* Number of driver symbols the hook-table coverage check references. */
 int fakecuda_covered_symbol_count(void);
+/* Kernel launches so far, and those whose descriptor carried a TPC mask. */
+uint64_t fakecuda_launches(void);
+uint64_t fakecuda_masked_launches(void);
+/* The latest launch's disable mask (4 words); returns 1 when it was masked. */
+int fakecuda_last_launch_mask(uint32_t disable[4]);
+/* SMs the latest launch ran on. */
+unsigned fakecuda_last_launch_sms(void);
+/* 1 when a launch callback is subscribed and enabled. */
+int fakecuda_launch_callback_subscribed(void);
 /* Destroys every object, frees all memory and un-initializes the driver: the next cuInit
  * re-reads the environment. Context handles other threads still hold become invalid. */
 void fakecuda_reset(void);

@@ -33,6 +33,8 @@ struct Node {
   CUfunction func = nullptr;          // kKernel
   unsigned grid[3] = {}, block[3] = {}, shared_bytes = 0;
   void** params = nullptr;            // caller keeps the argument array alive
+  bool described = false;             // kKernel in an exec: its descriptor was built at the first
+  LaunchMask mask;                    // launch (the callback fired then); replays reuse it
 };
 
 struct Graph {
@@ -136,7 +138,8 @@ CUresult run(Exec& e) {
         }
         break;
       case NodeType::kKernel:
-        launch_function(n.func, n.grid, n.block, n.shared_bytes, n.params);
+        if (!n.described) n.mask = fire_launch_callback(), n.described = true;
+        FAKE_TRY(launch_function(n.func, n.grid, n.block, n.shared_bytes, n.params, n.mask));
         break;
     }
   }

@@ -1,7 +1,11 @@
 // Modules, functions and kernel launches. A "kernel" is a host function of the test program,
-// found by name with dlsym(RTLD_DEFAULT), and run synchronously at launch.
+// found by name with dlsym(RTLD_DEFAULT), and run synchronously at launch, on the SMs its launch
+// descriptor's TPC mask enables (launch_callback.cpp). Cooperative launches must fit those SMs
+// at the occupancy cuOccupancyMaxActiveBlocksPerMultiprocessor reports, as on a GPU, where a
+// grid that is not co-resident never finishes.
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <string>
 
 #include "tests/fake_driver/fake_cuda_control.h"
@@ -16,8 +20,29 @@ struct Function {
 
 struct Module {
   Context* ctx = nullptr;
+  std::string image;  // a text image (PTX, or the tests' names)
   std::map<std::string, std::unique_ptr<Function>> functions;
 };
+
+// gpushare's TPC-map kernel: gpushare_smid_bitmap(uint32_t* bitmap, uint64_t spin).
+void smid_bitmap_kernel(const fakecuda_launch* l) {
+  auto* bitmap = reinterpret_cast<uint32_t*>(*static_cast<CUdeviceptr*>(l->params[0]));
+  for (unsigned i = 0; i < l->sm_count; ++i)
+    if (l->sm_ids[i] < 512) bitmap[l->sm_ids[i] / 32] |= 1u << (l->sm_ids[i] % 32);
+}
+
+fakecuda_kernel builtin_kernel(const Module& m, const std::string& name) {
+  if (name == "gpushare_smid_bitmap" && m.image.find(".entry gpushare_smid_bitmap(") != std::string::npos)
+    return &smid_bitmap_kernel;
+  return nullptr;
+}
+
+// Blocks of `threads` that fit one SM: 2048 threads and 32 blocks per SM, as on the H100.
+int blocks_per_sm(unsigned threads) {
+  if (threads == 0 || threads > 1024) return 0;
+  const unsigned by_threads = 2048 / threads;
+  return static_cast<int>(by_threads < 32 ? by_threads : 32);
+}
 
 std::map<const Module*, std::unique_ptr<Module>>& modules() {
   static auto* m = new std::map<const Module*, std::unique_ptr<Module>>;
@@ -39,12 +64,24 @@ Function* find_function(CUfunction f) {
 }
 
 CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                unsigned shared_bytes, CUstream stream, void** params) {
+                unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false) {
   Context* c = nullptr;
   FAKE_TRY(stream_context(stream, &c));
   FAKE_TRY(check_launch(f, grid, block));
-  launch_function(f, grid, block, shared_bytes, params);
-  return CUDA_SUCCESS;
+  const LaunchMask mask = fire_launch_callback();
+  if (cooperative) {
+    const uint64_t blocks = uint64_t{grid[0]} * grid[1] * grid[2];
+    const uint64_t per_sm = static_cast<uint64_t>(blocks_per_sm(block[0] * block[1] * block[2]));
+    if (blocks > per_sm * fake_sm_count()) return CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE;
+    const uint64_t resident = per_sm * enabled_sms(mask).size();
+    if (blocks > resident) {
+      std::fprintf(stderr, "fake libcuda: a cooperative grid of %llu blocks cannot be co-resident on "
+                   "the %llu block slots its TPC mask leaves: a GPU would never finish it\n",
+                   static_cast<unsigned long long>(blocks), static_cast<unsigned long long>(resident));
+      return CUDA_ERROR_LAUNCH_TIMEOUT;
+    }
+  }
+  return launch_function(f, grid, block, shared_bytes, params, mask);
 }
 
 CUresult launch_legacy(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
@@ -73,11 +110,19 @@ CUresult check_launch(CUfunction f, const unsigned grid[3], const unsigned block
   return CUDA_SUCCESS;
 }
 
-bool launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                     unsigned shared_bytes, void** params) {
+CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
+                         unsigned shared_bytes, void** params, const LaunchMask& mask) {
   Function* fn = find_function(f);
-  if (fn == nullptr) return false;
+  if (fn == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  const std::vector<unsigned> sms = enabled_sms(mask);
+  note_launch(mask, static_cast<unsigned>(sms.size()));
+  if (sms.empty()) {
+    std::fprintf(stderr, "fake libcuda: a launch whose TPC mask leaves no live TPC: a GPU would hang\n");
+    return CUDA_ERROR_LAUNCH_TIMEOUT;
+  }
   fakecuda_launch l{};
+  l.sm_ids = sms.data();
+  l.sm_count = static_cast<unsigned>(sms.size());
   for (int i = 0; i < 3; ++i) {
     l.grid[i] = grid[i];
     l.block[i] = block[i];
@@ -85,7 +130,7 @@ bool launch_function(CUfunction f, const unsigned grid[3], const unsigned block[
   l.shared_bytes = shared_bytes;
   l.params = params;
   fn->fn(&l);
-  return true;
+  return CUDA_SUCCESS;
 }
 
 void module_release_context(Context* ctx) {
@@ -105,6 +150,7 @@ FAKE_API CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   FAKE_TRY(current_context(&c));
   auto m = std::make_unique<Module>();
   m->ctx = c;
+  m->image = static_cast<const char*>(image);
   *module = reinterpret_cast<CUmodule>(m.get());
   modules().emplace(m.get(), std::move(m));
   return CUDA_SUCCESS;
@@ -124,10 +170,11 @@ FAKE_API CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule module, const 
   if (m == nullptr) return CUDA_ERROR_INVALID_HANDLE;
   auto it = m->functions.find(name);
   if (it == m->functions.end()) {
-    void* sym = dlsym(RTLD_DEFAULT, name);
-    if (sym == nullptr) return CUDA_ERROR_NOT_FOUND;
+    fakecuda_kernel kernel = builtin_kernel(*m, name);
+    if (kernel == nullptr) kernel = reinterpret_cast<fakecuda_kernel>(dlsym(RTLD_DEFAULT, name));
+    if (kernel == nullptr) return CUDA_ERROR_NOT_FOUND;
     auto fn = std::make_unique<Function>();
-    fn->fn = reinterpret_cast<fakecuda_kernel>(sym);
+    fn->fn = kernel;
     it = m->functions.emplace(name, std::move(fn)).first;
   }
   *hfunc = reinterpret_cast<CUfunction>(it->second.get());
@@ -159,4 +206,28 @@ FAKE_API CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction
                                         void** params, void** /*extra*/) {
   FAKE_ENTER();
   return launch_ex(config, f, params);
+}
+
+FAKE_API CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                            unsigned bx, unsigned by, unsigned bz,
+                                            unsigned shared_bytes, CUstream stream, void** params) {
+  FAKE_ENTER();
+  const unsigned grid[3] = {gx, gy, gz};
+  const unsigned block[3] = {bx, by, bz};
+  return launch(f, grid, block, shared_bytes, stream, params, /*cooperative=*/true);
+}
+
+FAKE_API CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                                 unsigned bx, unsigned by, unsigned bz,
+                                                 unsigned shared_bytes, CUstream stream, void** params) {
+  return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params);
+}
+
+FAKE_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, CUfunction f, int block_size,
+                                                              size_t /*dynamic_shared*/) {
+  FAKE_ENTER();
+  if (blocks == nullptr || block_size <= 0) return CUDA_ERROR_INVALID_VALUE;
+  if (find_function(f) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  *blocks = blocks_per_sm(static_cast<unsigned>(block_size));
+  return CUDA_SUCCESS;
 }

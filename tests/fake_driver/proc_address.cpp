@@ -82,6 +82,10 @@ FAKE_API CUresult cuGetProcAddress(const char* symbol, void** pfn, int version,
 // Works before cuInit, as the real driver's does (the CUDA runtime asks for tables early).
 FAKE_API CUresult cuGetExportTable(const void** table, const CUuuid* id) {
   if (table == nullptr || id == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (const void* callbacks = fakecuda::launch_callback_table(id)) {
+    *table = callbacks;
+    return CUDA_SUCCESS;
+  }
   if (std::memcmp(id->bytes, kExportTableId, sizeof(kExportTableId)) != 0) {
     *table = nullptr;
     return CUDA_ERROR_INVALID_VALUE;

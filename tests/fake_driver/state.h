@@ -142,8 +142,24 @@ void stream_release_context(Context* ctx);
 void stream_reset();
 // Context of a stream handle (0 / legacy / per-thread resolve to the current context).
 CUresult stream_context(CUstream stream, Context** out);
-bool launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                     unsigned shared_bytes, void** params);
+// Runs a kernel on the SMs `mask` leaves enabled; CUDA_ERROR_LAUNCH_TIMEOUT when it leaves none
+// (a GPU would hang).
+struct LaunchMask {
+  bool masked = false;  // the descriptor's valid bit was set (in a layout that has the mask)
+  uint32_t disable[4] = {};
+};
+CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
+                         unsigned shared_bytes, void** params, const LaunchMask& mask);
+
+// ---- the launch callback and descriptors, the SM map (launch_callback.cpp)
+const void* launch_callback_table(const CUuuid* id);  // nullptr for another id
+void launch_config_init();
+unsigned fake_sm_count();
+// Builds a launch descriptor and passes it through the subscribed callback, if any.
+LaunchMask fire_launch_callback();
+std::vector<unsigned> enabled_sms(const LaunchMask& mask);
+void note_launch(const LaunchMask& mask, unsigned sms);
+void launch_reset();
 CUresult check_launch(CUfunction f, const unsigned grid[3], const unsigned block[3]);
 
 }  // namespace fakecuda

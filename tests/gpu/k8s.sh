@@ -91,7 +91,8 @@ total=$(val meminfo_total) filled=$(val filled_bytes) held=$(val held_bytes) wpi
 check run_ready "$(grep -q '^READY' "$LOGS/worker.log"; echo $?)" "worker pid ${wpid:-?}; $(tail -2 "$LOGS/worker.err" | tr '\n' ' ' | cut -c1-160)"
 check run_meminfo "$([ "$total" = $((4 * GiB)) ]; echo $?)" "torch.cuda.mem_get_info total ${total:-?} (want $((4 * GiB)))"
 check run_limited "$([ -n "$filled" ] && [ "$filled" -le $((4 * GiB)) ] && [ "$(val oom)" = 1 ]; echo $?)" "filled $((${filled:-0} / MiB)) MiB in 256 MiB blocks, then torch.OutOfMemoryError=$(val oom)"
-check run_sm_note "$(grep -q 'not enforced yet' "$LOGS/worker.err"; echo $?)" "$(grep -o 'SM share .*not enforced yet' "$LOGS/worker.err" | head -1)"
+sms=$(val sm_count)
+check run_sm_slice "$([ -n "$sms" ] && [ "$sms" -ge 33 ] && [ "$sms" -le 40 ]; echo $?)" "--sm 25%: the tenant sees ${sms:-?} SMs (25% of 132, rounded up to whole TPCs)"
 
 # ---- nvidia-smi as the tenant (its ledger figures) and as another tenant ---------------------------
 row=$(smi_memory "${TENANT_ENV[@]}")

@@ -25,6 +25,7 @@ def main():
     say("pid", os.getpid())
     say("meminfo_total", total)
     say("meminfo_free", free)
+    say("sm_count", torch.cuda.get_device_properties(0).multi_processor_count)
     blocks, oom = [], False
     while len(blocks) * 256 < 64 * 1024:
         try:

@@ -54,7 +54,15 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, hidden_bytes), 240u);
   EXPECT_EQ(offsetof(GsLedgerHeader, hidden_until_ns), 248u);
   EXPECT_EQ(offsetof(GsLedgerHeader, waiters), 256u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, reserved), 256u + 64u * 48u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_map_state), 3328u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_count), 3332u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_qmd_version), 3336u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_driver_version), 3340u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_map_unix_ns), 3344u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_map_ns), 3352u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_live), 3360u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_per_bit), 3376u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, reserved), 3504u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
   EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
@@ -78,7 +86,7 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTermination, victim), 64u);
   EXPECT_EQ(offsetof(GsLedgerTermination, requester), 192u);
 
-  EXPECT_EQ(sizeof(GsLedgerTenant), 256u);
+  EXPECT_EQ(sizeof(GsLedgerTenant), 384u);
   EXPECT_EQ(offsetof(GsLedgerTenant, state), 0u);
   EXPECT_EQ(offsetof(GsLedgerTenant, flags), 4u);
   EXPECT_EQ(offsetof(GsLedgerTenant, request_bytes), 8u);
@@ -99,6 +107,13 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, wait_ns_total), 232u);
   EXPECT_EQ(offsetof(GsLedgerTenant, waits), 240u);
   EXPECT_EQ(offsetof(GsLedgerTenant, terminations), 248u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, sm_asked), 256u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, sm_asked_kind), 260u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, sm_mask), 264u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, sm_granted), 280u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, sm_flags), 284u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, sm_reserved), 288u);
+  EXPECT_EQ(sizeof(GsLedgerTenant), 384u);
 
   EXPECT_EQ(sizeof(GsLedgerProcess), 256u);
   EXPECT_EQ(offsetof(GsLedgerProcess, state), 0u);
@@ -114,9 +129,11 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, last_active_ns), 128u);
   EXPECT_EQ(offsetof(GsLedgerProcess, waiting), 136u);
   EXPECT_EQ(offsetof(GsLedgerProcess, reserved1), 140u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, reserved), 144u);
-  EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 256u + 512u * 256u);
-  EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 256u + 512u * 256u + 32u * 320u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, sm_mode), 144u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, reserved2), 148u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, reserved), 152u);
+  EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 384u + 512u * 256u);
+  EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 384u + 512u * 256u + 32u * 320u);
 }
 
 TEST(LedgerPath, NamesTheGpuByUuid) {

@@ -1,5 +1,6 @@
 // The schedulers' variables: each contract's forms, its bad values (named, never "unlimited"),
 // and the precedence of GPUSHARE_ over every scheduler and of the schedulers among themselves.
+#include "gpushare/ledger_abi.h"
 #include "src/contracts.h"
 
 #include <gtest/gtest.h>
@@ -159,15 +160,15 @@ TEST(Contracts, EveryBadSchedulerValueIsNamedEvenWhenOverridden) {
   EXPECT_NE(container.errors[0].find("ALIYUN_COM_GPU_MEM_CONTAINER=\"4.5\""), std::string::npos);
 }
 
-TEST(Contracts, HamiSmLimitFeedsTheSmShareWhichIsNotEnforcedYet) {
+TEST(Contracts, HamiSmLimitFeedsTheSmShare) {
   const Options o = Parse({{"CUDA_DEVICE_SM_LIMIT", "30"}});
   ASSERT_TRUE(o.errors.empty());
-  EXPECT_EQ(o.sm, 30u);
+  EXPECT_EQ(o.sm.kind, static_cast<uint32_t>(GS_SM_ASK_PERCENT));
+  EXPECT_EQ(o.sm.value, 30u);
   EXPECT_TRUE(Noted(o, "CUDA_DEVICE_SM_LIMIT (HAMi) gives the sm"));
-  EXPECT_TRUE(Noted(o, "not enforced yet"));
-  EXPECT_FALSE(Parse({{"CUDA_DEVICE_SM_LIMIT", "0"}}).sm.has_value()) << "HAMi's 0 is no limit";
+  EXPECT_EQ(Parse({{"CUDA_DEVICE_SM_LIMIT", "0"}}).sm.kind, 0u) << "HAMi's 0 is no limit";
   const Options both = Parse({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_SM", "50%"}});
-  EXPECT_EQ(both.sm, 50u);
+  EXPECT_EQ(both.sm.value, 50u);
   EXPECT_TRUE(Noted(both, "CUDA_DEVICE_SM_LIMIT (HAMi) is set, but GPUSHARE_SM takes precedence"));
 }
 

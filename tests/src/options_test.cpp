@@ -133,6 +133,32 @@ TEST(Options, ContextOverheadTakesAQuantityOrAuto) {
   EXPECT_FALSE(Parse({{"GPUSHARE_CONTEXT_OVERHEAD", "auto"}}).context_overhead.has_value());
 }
 
+TEST(Options, SmSliceSettings) {
+  const Options none = Parse({});
+  EXPECT_EQ(none.sm.kind, 0u) << "no slice by default";
+  EXPECT_EQ(none.sm_conflict, option_kind::SmConflictValue::kRefuse);
+  EXPECT_EQ(none.sm_fallback, option_kind::SmFallbackValue::kRefuse);
+  EXPECT_FALSE(none.sm_profiling);
+  const Options count = Parse({{"GPUSHARE_SM", "32"}, {"GPUSHARE_SM_CONFLICT", "overlap"},
+                               {"GPUSHARE_SM_FALLBACK", "unconfined"}, {"GPUSHARE_SM_PROFILING", "true"}});
+  EXPECT_TRUE(count.errors.empty());
+  EXPECT_EQ(count.sm.kind, 1u);
+  EXPECT_EQ(count.sm.value, 32u);
+  EXPECT_EQ(count.sm_conflict, option_kind::SmConflictValue::kOverlap);
+  EXPECT_EQ(count.sm_fallback, option_kind::SmFallbackValue::kUnconfined);
+  EXPECT_TRUE(count.sm_profiling);
+  const Options share = Parse({{"GPUSHARE_SM", "25%"}});
+  EXPECT_EQ(share.sm.kind, 2u);
+  EXPECT_EQ(share.sm.value, 25u);
+  for (const char* bad : {"0", "0%", "101%", "-1", "32.5", "25 %", "%", "", "x", "9999"}) {
+    const Options o = Parse({{"GPUSHARE_SM", bad}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad;
+    EXPECT_NE(o.errors[0].find("GPUSHARE_SM=\"" + std::string(bad) + "\" is not valid"), std::string::npos) << o.errors[0];
+  }
+  EXPECT_EQ(Parse({{"GPUSHARE_SM_CONFLICT", "share"}}).errors.size(), 1u);
+  EXPECT_EQ(Parse({{"GPUSHARE_SM_FALLBACK", "green"}}).errors.size(), 1u);
+}
+
 TEST(Options, DescribeListsEveryVariable) {
   const std::string text = DescribeOptions();
   for (const OptionRow& row : OptionRows())
@@ -155,19 +181,6 @@ TEST(Options, RowsValidateWithTheirOwnParser) {
   EXPECT_TRUE(resolver->valid("priority"));
   EXPECT_FALSE(resolver->valid("swap"));
   EXPECT_EQ(FindOptionRow("no_such_option"), nullptr);
-}
-
-TEST(Options, SmShareIsValidatedAndSaidToBeNotEnforced) {
-  const Options o = Parse({{"GPUSHARE_SM", "25%"}});
-  ASSERT_TRUE(o.errors.empty());
-  EXPECT_EQ(o.sm, 25u);
-  EXPECT_EQ(Parse({{"GPUSHARE_SM", "100"}}).sm, 100u);
-  EXPECT_FALSE(Parse({}).sm.has_value());
-  bool said = false;
-  for (const std::string& note : o.notes) said = said || note.find("not enforced") != std::string::npos;
-  EXPECT_TRUE(said) << "no silent pretend";
-  for (const char* bad : {"0", "101", "25%%", "%", "", "12.5%", "-5", "quarter"})
-    EXPECT_EQ(Parse({{"GPUSHARE_SM", bad}}).errors.size(), 1u) << bad;
 }
 
 }  // namespace

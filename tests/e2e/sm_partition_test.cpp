@@ -1,0 +1,180 @@
+// SM partitions through the whole library: GPUSHARE_SM under LD_PRELOAD against the fake
+// driver, whose kernels run on the SMs their launch descriptor's TPC mask enables (the fake's
+// default map is the H100's: 132 SMs on 66 live bits of 128, 2 SMs each).
+#include <cuda.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/client_runner.h"
+#include "tests/e2e/preload_env.h"
+
+namespace {
+
+std::vector<std::string> Env(const std::string& tenant, const std::string& sm, std::vector<std::string> extra = {}) {
+  extra.insert(extra.begin(), {"GPUSHARE_TENANT=" + tenant, "GPUSHARE_FAKE_DEVICES=16Gi"});
+  if (!sm.empty()) extra.insert(extra.begin(), "GPUSHARE_SM=" + sm);
+  return e2e::PreloadEnv(extra);
+}
+
+e2e::ClientResult RunClient(const std::vector<std::string>& env, const std::string& scenario = "paths") {
+  return e2e::RunProgram({GS_SM_CLIENT_PATH, scenario}, env);
+}
+
+nlohmann::json Smi() {
+  const auto r = e2e::RunProgram({GS_SMI_PATH, "--json", "--ledger-dir", e2e::ScratchDir() + "/ledger"}, {});
+  return nlohmann::json::parse(r.out);
+}
+
+unsigned Popcount(const e2e::ClientResult& r) {
+  unsigned n = 0;
+  for (int i = 0; i < 4; ++i) n += __builtin_popcountll(static_cast<unsigned long long>(r.Int("disable" + std::to_string(i))));
+  return n;
+}
+
+TEST(SmPartition, EveryLaunchPathRunsOnTheSliceAndSeesItsSize) {
+  const auto r = RunClient(Env("a", "32", {"SM_CLIENT_WHOLE_GPU_SMS=132"}));
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("sm_count"), 32) << "cuDeviceGetAttribute reports the slice";
+  for (const char* path : {"first", "default_stream", "stream", "threads", "launch_ex", "cooperative", "graph",
+                           "graph_replay"}) {
+    EXPECT_EQ(r.Int(std::string(path) + "_rc"), 0) << path << "\n" << r.err;
+    EXPECT_EQ(r.Int(std::string(path) + "_sms"), 32) << path;
+  }
+  EXPECT_EQ(r.Int("masked"), 1);
+  // 128 mask bits, 16 enabled (32 SMs): the other 112 are disabled.
+  EXPECT_EQ(Popcount(r), 128u - 16u);
+  // A grid sized for the whole GPU cannot be co-resident on the slice (a GPU would hang): what
+  // the virtualised SM count prevents.
+  EXPECT_NE(r.Int("cooperative_whole_gpu_rc"), 0);
+}
+
+TEST(SmPartition, APercentRoundsUpToWholeTpcs) {
+  const auto r = RunClient(Env("a", "25%"));  // 25% of 132 = 33 SMs: 17 TPCs of 2
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("sm_count"), 34);
+  EXPECT_EQ(r.Int("first_sms"), 34);
+  const auto t = Smi()["ledgers"][0];
+  EXPECT_EQ(t["sm_map"]["sm_count"], 132);
+  EXPECT_EQ(t["sm_map"]["granularity_sms"], 2);
+  EXPECT_EQ(t["tenants"][0]["sm_asked"], "25% of the SMs");
+  EXPECT_EQ(t["tenants"][0]["sm_granted"], 34);
+}
+
+TEST(SmPartition, TheFirstProcessMapsTheGpuAndLaterOnesReadTheLedger) {
+  const auto first = RunClient(Env("a", "8"));
+  ASSERT_EQ(first.Int("init_rc"), 0) << first.err;
+  EXPECT_EQ(first.Int("launches_at_start"), 129) << "one launch with every bit, one per bit disabled";
+  const auto second = RunClient(Env("b", "8"));
+  ASSERT_EQ(second.Int("init_rc"), 0) << second.err;
+  EXPECT_EQ(second.Int("launches_at_start"), 0) << "the map came from the ledger";
+  EXPECT_EQ(second.Int("first_sms"), 8);
+}
+
+TEST(SmPartition, CoTenantsGetDisjointSlices) {
+  auto a = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("a", "64"));
+  ASSERT_EQ(e2e::WaitForValue(a, "holding"), 1);
+  auto b = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("b", "64"));
+  ASSERT_EQ(e2e::WaitForValue(b, "holding"), 1);
+  // Enabled = ~disabled; disjoint slices: no bit enabled in both.
+  for (int i = 0; i < 4; ++i) {
+    const auto da = static_cast<uint32_t>(e2e::WaitForValue(a, "disable" + std::to_string(i)));
+    const auto db = static_cast<uint32_t>(e2e::WaitForValue(b, "disable" + std::to_string(i)));
+    EXPECT_EQ(~da & ~db, 0u) << "word " << i;
+  }
+  EXPECT_EQ(e2e::WaitForValue(b, "first_sms"), 64);
+  // A third tenant finds only 4 SMs free of 132: refused at start, saying why.
+  const auto c = RunClient(Env("c", "16"));
+  EXPECT_EQ(c.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(c.err.find("only 4 are free"), std::string::npos) << c.err;
+  // Unless the operator allows overlap: it shares the least-used TPCs, and is told.
+  const auto d = RunClient(Env("d", "16", {"GPUSHARE_SM_CONFLICT=overlap"}));
+  EXPECT_EQ(d.Int("init_rc"), 0) << d.err;
+  EXPECT_EQ(d.Int("first_sms"), 16);
+  EXPECT_NE(d.err.find("sharing TPCs"), std::string::npos) << d.err;
+  e2e::KillProgram(a);
+  // A's slice went back with it.
+  const auto e = RunClient(Env("e", "64"));
+  EXPECT_EQ(e.Int("init_rc"), 0) << e.err;
+  e2e::KillProgram(b);
+}
+
+TEST(SmPartition, ProcessesOfOneTenantShareItsSlice) {
+  auto a = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("t", "100"));
+  ASSERT_EQ(e2e::WaitForValue(a, "holding"), 1);
+  const auto b = RunClient(Env("t", "100"));
+  ASSERT_EQ(b.Int("init_rc"), 0) << b.err;
+  EXPECT_EQ(b.Int("first_sms"), 100);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(b.Int("disable" + std::to_string(i)), e2e::WaitForValue(a, "disable" + std::to_string(i)));
+  const auto other = RunClient(Env("t", "50"));
+  EXPECT_EQ(other.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(other.err.find("every process of a tenant must agree"), std::string::npos) << other.err;
+  e2e::KillProgram(a);
+}
+
+TEST(SmPartition, AnUnknownDescriptorLayoutIsNeverWritten) {
+  const auto refused = RunClient(Env("a", "32", {"GPUSHARE_FAKE_QMD_VERSION=0x50"}));
+  EXPECT_EQ(refused.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(refused.err.find("version byte 0x50"), std::string::npos) << refused.err;
+  const auto allowed = RunClient(Env("a", "32", {"GPUSHARE_FAKE_QMD_VERSION=0x50", "GPUSHARE_SM_FALLBACK=unconfined"}));
+  ASSERT_EQ(allowed.Int("init_rc"), 0) << allowed.err;
+  EXPECT_EQ(allowed.Int("sm_count"), 132) << "never report fewer SMs than kernels get";
+  EXPECT_EQ(allowed.Int("first_sms"), 132);
+  EXPECT_EQ(allowed.Int("masked_launches"), 0);
+  EXPECT_NE(allowed.err.find("running on every SM"), std::string::npos) << allowed.err;
+}
+
+TEST(SmPartition, ATakenCallbackSlotIsReported) {
+  const auto refused = RunClient(Env("a", "32", {"GPUSHARE_FAKE_PROFILER=1"}));
+  EXPECT_EQ(refused.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(refused.err.find("launch-callback slot is taken"), std::string::npos) << refused.err;
+  const auto allowed = RunClient(Env("a", "32", {"GPUSHARE_FAKE_PROFILER=1", "GPUSHARE_SM_FALLBACK=unconfined"}));
+  EXPECT_EQ(allowed.Int("init_rc"), 0) << allowed.err;
+  EXPECT_EQ(allowed.Int("sm_count"), 132);
+  const auto t = Smi()["ledgers"][0]["tenants"][0];
+  EXPECT_EQ(t["sm_unconfined"], true);
+}
+
+TEST(SmPartition, ProfilingLeavesTheSlotToProfilers) {
+  const auto r = RunClient(Env("a", "32", {"GPUSHARE_SM_PROFILING=true"}));
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("callback_subscribed"), 0);
+  EXPECT_EQ(r.Int("sm_count"), 132);
+  EXPECT_NE(r.err.find("not enforced"), std::string::npos) << r.err;
+}
+
+TEST(SmPartition, WithoutGpushareSmNothingIsTouched) {
+  const auto r = RunClient(Env("a", ""));
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("callback_subscribed"), 0);
+  EXPECT_EQ(r.Int("launches_at_start"), 0);
+  EXPECT_EQ(r.Int("sm_count"), 132);
+  EXPECT_EQ(r.Int("first_sms"), 132);
+}
+
+TEST(SmPartition, EachDeviceOfAProcessIsConfined) {
+  auto env = e2e::PreloadEnv({"GPUSHARE_TENANT=a", "GPUSHARE_SM=16", "GPUSHARE_FAKE_DEVICES=16Gi,8Gi"});
+  const auto r = RunClient(env);
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("sm_count"), 16);
+  EXPECT_EQ(r.Int("default_stream_sms"), 16);
+  EXPECT_EQ(r.Int("threads_sms"), 16);
+  EXPECT_EQ(Smi()["ledgers"].size(), 2u);
+}
+
+TEST(SmPartition, AskingForMoreThanTheGpuIsRefused) {
+  const auto r = RunClient(Env("a", "200"));
+  EXPECT_EQ(r.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(r.err.find("200 SMs asked, the GPU has 132"), std::string::npos) << r.err;
+}
+
+TEST(SmPartition, AMalformedShareFailsClosed) {
+  const auto r = RunClient(Env("a", "25 %"));
+  EXPECT_EQ(r.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(r.err.find("GPUSHARE_SM=\"25 %\" is not valid"), std::string::npos) << r.err;
+}
+
+}  // namespace
