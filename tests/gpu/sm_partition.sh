@@ -107,7 +107,7 @@ for S in 8 32 64; do
     v=$(val "$t" multi_processor_count)
     row "sm$S torch multi_processor_count" "${v:-?}" "$S" "$(judge "${v:-0} == $S")"
     if [ "$TRITON" = 1 ]; then
-      for p in triton_default_stream triton_new_stream triton_threads_min triton_graph; do
+      for p in triton_default_stream triton_new_stream triton_threads_union triton_threads_max triton_graph; do
         v=$(val "$t" $p)
         row "sm$S torch %smid $p" "${v:-?}" "$S" "$(judge "${v:-0} == $S")"
       done
