@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <random>
 
 #include "quota/robust_lock.h"
 
@@ -116,8 +116,12 @@ int OpenOrCreate(const std::string& path, const unsigned char uuid[16], uint64_t
       *error = "gpushare: cannot open the ledger " + path + ": " + Errno(errno);
       return -1;
     }
-    std::random_device rd;
-    const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+    // getrandom(2), not std::random_device: libstdc++'s uses arc4random (glibc 2.36), and the
+    // library must load in images with an older glibc.
+    uint32_t nonce = 0;
+    if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof nonce))
+      nonce = static_cast<uint32_t>(NowMonotonicNs());
+    const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(nonce);
     const int tfd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (tfd < 0) {
       *error = "gpushare: cannot create a ledger in " + ParentOf(path) + ": " + Errno(errno);

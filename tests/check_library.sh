@@ -14,5 +14,8 @@ if [ "$exported" != "$expected" ]; then
   fail=1
 fi
 if nm -D "$lib" | grep -qiE ' [TW] .*(spdlog|fmt|std::|_ZN)'; then echo "FAIL: C++ symbols exported"; fail=1; fi
+# Containers: it must load with the glibc of Ubuntu 22.04 / RHEL 9 era images (2.35).
+newest=$(objdump -T "$lib" | grep -oE 'GLIBC_2\.[0-9]+' | sort -t. -k2 -n | tail -1)
+if [ "${newest#GLIBC_2.}" -gt 35 ]; then echo "FAIL: needs $newest (at most GLIBC_2.35 allowed)"; fail=1; fi
 [ $fail -eq 0 ] && echo "OK: glibc only; exports $(echo "$exported" | wc -l) symbols, all from the version script"
 exit $fail
