@@ -107,6 +107,12 @@ else  # NVML lists the initial namespace's pids, which cannot be attributed from
 fi
 apps=$(smi_apps POD_NAMESPACE=gpu-test POD_NAME=other CONTAINER_NAME=worker GPUSHARE_MEM_LIMIT=1Gi)
 check smi_other_apps "$([ -n "$wpid" ] && [[ ";$apps;" != *";$wpid,"* ]]; echo $?)" "as another tenant: compute apps '${apps:-none}'"
+# The public NVML API (what pynvml and exporters call) as another tenant: the worker must not show.
+apps=$(env LD_PRELOAD="$LIB" POD_NAMESPACE=gpu-test POD_NAME=other CONTAINER_NAME=worker GPUSHARE_MEM_LIMIT=1Gi \
+  timeout 30 "$PY" "$HERE/nvml_procs.py" 2>>"$LOGS/smi.err")
+check nvml_api_other_apps "$([ -n "$wpid" ] && [[ ";$apps;" != *";$wpid,"* ]]; echo $?)" "nvmlDeviceGetComputeRunningProcesses_v3 as another tenant: '${apps:-none}'"
+apps=$(env LD_PRELOAD="$LIB" "${TENANT_ENV[@]}" GPUSHARE_MEM_LIMIT=4Gi GPUSHARE_MEM_REQUEST=2Gi timeout 30 "$PY" "$HERE/nvml_procs.py" 2>>"$LOGS/smi.err")
+record nvml_api_tenant_apps INFO "the same as the tenant: '${apps:-none}' (worker $wpid)"
 apps=$(env -u LD_PRELOAD timeout 30 nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null | tr -d ' ' | paste -sd';')
 record smi_no_library INFO "without the library: '${apps}'"
 
