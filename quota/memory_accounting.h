@@ -1,6 +1,7 @@
 // The decisions behind hooks/memory*.cpp: which quota an allocation charges, what a denial
 // returns, and how a kept charge is recorded so that its free gives it back.
 #pragma once
+#include "quota/activity.h"
 #include "quota/allocation_table.h"
 #include "quota/charge.h"
 #include "src/cuda_api.h"
@@ -31,7 +32,6 @@ DeviceQuota* StreamQuota(CUstream stream);
 // False (charge released) when it is refused or the deadline passed.
 [[gnu::cold, gnu::noinline]] bool RechargeAfterDriverRefusal(DeviceQuota& quota, Charge& charge,
                                                             uint64_t deadline_ns);
-uint64_t ActivityClockNs();
 template <typename Call>
 CUresult CallDriverGranted(DeviceQuota& quota, Charge& charge, Call&& call) {
   CUresult rc = call();

@@ -27,6 +27,8 @@ namespace {
 using testing::kMiB;
 using testing::kUuid;
 using testing::Tenant;
+using testing::Find;
+using testing::Snapshot;
 using testing::TempDir;
 
 template <typename T>
@@ -49,19 +51,6 @@ bool Killed(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-}
-
-LedgerSnapshot Snapshot(const std::string& path) {
-  LedgerSnapshot snap;
-  std::string error;
-  EXPECT_TRUE(ReadLedger(path, &snap, &error)) << error;
-  return snap;
-}
-
-const TenantSnapshot* Find(const LedgerSnapshot& snap, const std::string& name) {
-  for (const auto& t : snap.tenants)
-    if (t.name == name) return &t;
-  return nullptr;
 }
 
 TEST(LedgerCrash, HolderKilledInsideTheLockIsRepaired) {

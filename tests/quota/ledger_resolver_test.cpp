@@ -27,6 +27,8 @@ namespace {
 
 using testing::kMiB;
 using testing::kUuid;
+using testing::Find;
+using testing::Snapshot;
 using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
@@ -66,19 +68,6 @@ bool Eventually(const std::function<bool()>& pred) {
 }
 
 uint64_t MonoNs() { return ActivityClockNs(); }
-
-LedgerSnapshot Snapshot(const std::string& path) {
-  LedgerSnapshot snap;
-  std::string error;
-  EXPECT_TRUE(ReadLedger(path, &snap, &error)) << error;
-  return snap;
-}
-
-const TenantSnapshot* Find(const LedgerSnapshot& snap, const std::string& name) {
-  for (const auto& t : snap.tenants)
-    if (t.name == name) return &t;
-  return nullptr;
-}
 
 // a (request 10, limit 100) holds 90 MiB, which leaves the burst pool empty for b, c, d
 // (request 10 each): a burst of theirs waits until a frees.

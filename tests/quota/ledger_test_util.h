@@ -1,6 +1,7 @@
 // Shared by the ledger tests: a scratch directory, a GPU UUID, and a window into a session's
 // mapping (LedgerSessionTest is the friend quota/ledger.h names for this).
 #pragma once
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -45,6 +46,19 @@ class TempDir {
 inline TenantConfig Tenant(const std::string& name, uint64_t request_mib, uint64_t limit_mib,
                            bool best_effort = false) {
   return TenantConfig{name, request_mib * kMiB, limit_mib * kMiB, best_effort};
+}
+
+// A snapshot that must be readable; the tenant of that name in it, or nullptr.
+inline LedgerSnapshot Snapshot(const std::string& path) {
+  LedgerSnapshot snap;
+  std::string error;
+  EXPECT_TRUE(ReadLedger(path, &snap, &error)) << error;
+  return snap;
+}
+inline const TenantSnapshot* Find(const LedgerSnapshot& snap, const std::string& name) {
+  for (const auto& t : snap.tenants)
+    if (t.name == name) return &t;
+  return nullptr;
 }
 
 }  // namespace gpushare::quota::testing
