@@ -42,7 +42,9 @@
  * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
  * last_active_ns and waiting); 3 adds SM slices (header sm_map_state .. sm_per_bit, tenant
- * slots grow from 256 to 384 bytes for sm_asked .. sm_flags, process sm_mode).
+ * slots grow from 256 to 384 bytes for sm_asked .. sm_flags, process sm_mode); 4 grows tenant
+ * slots to 640 and process slots to 384 bytes, carving named regions for compute shares
+ * (compute_*) and the swap resolver (swap_*).
  */
 #ifndef GPUSHARE_LEDGER_ABI_H_
 #define GPUSHARE_LEDGER_ABI_H_
@@ -51,11 +53,11 @@
 #include <stdint.h>
 
 #define GS_LEDGER_MAGIC "GPUSHLDG" /* 8 bytes, no NUL stored */
-#define GS_LEDGER_ABI_VERSION 3u
+#define GS_LEDGER_ABI_VERSION 4u
 #define GS_LEDGER_INITIALIZED 0x54494E49u /* "INIT": the creator finished, before link() */
 #define GS_LEDGER_HEADER_BYTES 4096u
-#define GS_LEDGER_TENANT_SLOT_BYTES 384u
-#define GS_LEDGER_PROCESS_SLOT_BYTES 256u
+#define GS_LEDGER_TENANT_SLOT_BYTES 640u
+#define GS_LEDGER_PROCESS_SLOT_BYTES 384u
 #define GS_LEDGER_TENANT_SLOTS 64u
 #define GS_LEDGER_PROCESS_SLOTS 512u
 #define GS_LEDGER_LOCK_BYTES 64u /* pthread_mutex_t is 40 bytes on x86-64, 48 on aarch64 */
@@ -174,8 +176,9 @@ typedef struct GsLedgerHeader {
   uint64_t sm_map_ns;             /* 3352 how long the measurement took */
   uint32_t sm_live[4];            /* 3360 128-bit set of mask bits with a live TPC (bit b: word b/32) */
   uint8_t sm_per_bit[GS_SM_TPC_BITS]; /* 3376 SMs behind each mask bit; 0 for a dead bit */
-  uint8_t reserved[GS_LEDGER_HEADER_BYTES - 3504];
-                                  /* 3504 zero; new fields come from here */
+  uint8_t compute_reserved[256];  /* 3504 zero: compute shares' fields come from here */
+  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3760];
+                                  /* 3760 zero: the swap resolver's fields come from here */
 } GsLedgerHeader;
 
 typedef struct GsLedgerTenant {
@@ -206,6 +209,8 @@ typedef struct GsLedgerTenant {
   uint32_t sm_granted;            /* 280 SMs behind sm_mask (rounded up to whole TPCs) */
   uint32_t sm_flags;              /* 284 GS_SM_* */
   uint8_t sm_reserved[96];        /* 288 zero */
+  uint8_t compute_reserved[128];  /* 384 zero: compute shares' fields come from here */
+  uint8_t swap_reserved[128];     /* 512 zero: the swap resolver's fields come from here */
 } GsLedgerTenant;
 
 typedef struct GsLedgerProcess {
@@ -225,7 +230,8 @@ typedef struct GsLedgerProcess {
   uint32_t reserved1;             /* 140 */
   uint32_t sm_mode;               /* 144 GS_SM_MODE_*: how it confines its kernels */
   uint32_t reserved2;             /* 148 */
-  uint8_t reserved[104];          /* 152 */
+  uint8_t compute_reserved[104];  /* 152 zero: compute shares' fields come from here */
+  uint8_t swap_reserved[128];     /* 256 zero: the swap resolver's fields come from here */
 } GsLedgerProcess;
 
 #ifdef __cplusplus
@@ -254,7 +260,8 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiters) == 256, "waiter table 
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_map_state) == 3328, "SM map at 3328");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_live) == 3360, "live bits at 3360");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_per_bit) == 3376, "SMs per bit at 3376");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, reserved) == 3504, "header reserve at 3504");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3504, "compute reserve at 3504");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3760, "swap reserve at 3760");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_asked) == 256, "SM slice at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_mask) == 264, "SM mask at 264");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, sm_mode) == 144, "sm_mode at 144");
@@ -268,7 +275,7 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, terminate) % 8 == 0, "atomics 8
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, wait_ns_total) == 232, "wait_ns_total at 232");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, last_active_ns) == 128, "last_active_ns at 128");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, last_active_ns) % 64 == 0, "own cache line");
-GS_LEDGER_STATIC_ASSERT(GS_LEDGER_TERMINATIONS_OFFSET == 159744u, "ring after the process slots");
-GS_LEDGER_STATIC_ASSERT(GS_LEDGER_FILE_BYTES == 169984u, "file size");
+GS_LEDGER_STATIC_ASSERT(GS_LEDGER_TERMINATIONS_OFFSET == 241664u, "ring after the process slots");
+GS_LEDGER_STATIC_ASSERT(GS_LEDGER_FILE_BYTES == 251904u, "file size");
 
 #endif /* GPUSHARE_LEDGER_ABI_H_ */

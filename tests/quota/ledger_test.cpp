@@ -62,7 +62,8 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_map_ns), 3352u);
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_live), 3360u);
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_per_bit), 3376u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, reserved), 3504u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_reserved), 3504u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3760u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
   EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
@@ -86,7 +87,7 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTermination, victim), 64u);
   EXPECT_EQ(offsetof(GsLedgerTermination, requester), 192u);
 
-  EXPECT_EQ(sizeof(GsLedgerTenant), 384u);
+  EXPECT_EQ(sizeof(GsLedgerTenant), 640u);
   EXPECT_EQ(offsetof(GsLedgerTenant, state), 0u);
   EXPECT_EQ(offsetof(GsLedgerTenant, flags), 4u);
   EXPECT_EQ(offsetof(GsLedgerTenant, request_bytes), 8u);
@@ -113,9 +114,11 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, sm_granted), 280u);
   EXPECT_EQ(offsetof(GsLedgerTenant, sm_flags), 284u);
   EXPECT_EQ(offsetof(GsLedgerTenant, sm_reserved), 288u);
-  EXPECT_EQ(sizeof(GsLedgerTenant), 384u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 384u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_reserved), 512u);
+  EXPECT_EQ(sizeof(GsLedgerTenant), 640u);
 
-  EXPECT_EQ(sizeof(GsLedgerProcess), 256u);
+  EXPECT_EQ(sizeof(GsLedgerProcess), 384u);
   EXPECT_EQ(offsetof(GsLedgerProcess, state), 0u);
   EXPECT_EQ(offsetof(GsLedgerProcess, tenant_index), 4u);
   EXPECT_EQ(offsetof(GsLedgerProcess, generation), 8u);
@@ -131,9 +134,10 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, reserved1), 140u);
   EXPECT_EQ(offsetof(GsLedgerProcess, sm_mode), 144u);
   EXPECT_EQ(offsetof(GsLedgerProcess, reserved2), 148u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, reserved), 152u);
-  EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 384u + 512u * 256u);
-  EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 384u + 512u * 256u + 32u * 320u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, compute_reserved), 152u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, swap_reserved), 256u);
+  EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 640u + 512u * 384u);
+  EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 640u + 512u * 384u + 32u * 320u);
 }
 
 TEST(LedgerPath, NamesTheGpuByUuid) {
