@@ -43,7 +43,7 @@
  * termination ring after the process slots, tenant resolver .. terminations, process
  * last_active_ns and waiting); 3 adds SM slices (header sm_map_state .. sm_per_bit, tenant
  * slots grow from 256 to 384 bytes for sm_asked .. sm_flags, process sm_mode); 4 grows tenant
- * slots to 640 and process slots to 384 bytes, carving named regions for compute shares
+ * slots to 640 and process slots to 384 bytes, adds the header's sm_gpc_of_bit, and carves named regions for compute shares
  * (compute_*) and the swap resolver (swap_*).
  */
 #ifndef GPUSHARE_LEDGER_ABI_H_
@@ -93,6 +93,7 @@
 #define GS_SM_MAP_NONE 0u
 #define GS_SM_MAP_READY 1u  /* sm_count .. sm_per_bit hold a validated map */
 #define GS_SM_TPC_BITS 128u /* bits of the launch descriptor's TPC-disable mask */
+#define GS_SM_GPC_UNKNOWN 0xFFu /* sm_gpc_of_bit: not measured */
 /* GsLedgerTenant.sm_asked_kind */
 #define GS_SM_ASK_NONE 0u    /* no slice: every SM */
 #define GS_SM_ASK_COUNT 1u   /* sm_asked SMs */
@@ -176,9 +177,11 @@ typedef struct GsLedgerHeader {
   uint64_t sm_map_ns;             /* 3352 how long the measurement took */
   uint32_t sm_live[4];            /* 3360 128-bit set of mask bits with a live TPC (bit b: word b/32) */
   uint8_t sm_per_bit[GS_SM_TPC_BITS]; /* 3376 SMs behind each mask bit; 0 for a dead bit */
-  uint8_t compute_reserved[256];  /* 3504 zero: compute shares' fields come from here */
-  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3760];
-                                  /* 3760 zero: the swap resolver's fields come from here */
+  uint8_t sm_gpc_of_bit[GS_SM_TPC_BITS]; /* 3504 GPC (graphics processing cluster) of each live
+                                     bit's TPC, measured with the map; GS_SM_GPC_UNKNOWN if not */
+  uint8_t compute_reserved[192];  /* 3632 zero: compute shares' fields come from here */
+  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3824];
+                                  /* 3824 zero: the swap resolver's fields come from here */
 } GsLedgerHeader;
 
 typedef struct GsLedgerTenant {
@@ -260,8 +263,9 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, waiters) == 256, "waiter table 
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_map_state) == 3328, "SM map at 3328");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_live) == 3360, "live bits at 3360");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_per_bit) == 3376, "SMs per bit at 3376");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3504, "compute reserve at 3504");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3760, "swap reserve at 3760");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_gpc_of_bit) == 3504, "GPC map at 3504");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3632, "compute reserve at 3632");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3824, "swap reserve at 3824");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_asked) == 256, "SM slice at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_mask) == 264, "SM mask at 264");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, sm_mode) == 144, "sm_mode at 144");

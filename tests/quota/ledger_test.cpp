@@ -62,8 +62,9 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_map_ns), 3352u);
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_live), 3360u);
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_per_bit), 3376u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, compute_reserved), 3504u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3760u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, sm_gpc_of_bit), 3504u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_reserved), 3632u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3824u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
   EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
