@@ -154,7 +154,8 @@ class LedgerSession {
   // This tenant's slice, under the lock: the one its first process chose (adopted when the map
   // is the same), else a new one from the bits no other active tenant holds. False with *error
   // when the slice cannot be disjoint and overlap is not allowed (or the ask cannot be met).
-  bool AssignSmSlice(const sm::TpcMap& map, bool allow_overlap, sm::SliceChoice* out, std::string* error);
+  bool AssignSmSlice(const sm::TpcMap& map, bool allow_overlap, sm::SliceChoice* out, std::string* error,
+                     sm::Placement placement = sm::Placement::kGpc);
   // The tenant asked for a slice but runs on every SM (GPUSHARE_SM_FALLBACK=unconfined, profiling).
   void MarkSmUnconfined();
   // How this process confines its kernels (GS_SM_MODE_*), for gpushare-smi.

@@ -30,6 +30,7 @@ bool LedgerSession::CachedTpcMap(int32_t driver_version, sm::TpcMap* out) const 
   map.sm_count = header_->sm_count;
   map.live = MaskOf(header_->sm_live);
   std::memcpy(map.sms_per_bit, header_->sm_per_bit, sizeof map.sms_per_bit);
+  std::memcpy(map.gpc_of_bit, header_->sm_gpc_of_bit, sizeof map.gpc_of_bit);
   map.qmd_version = header_->sm_qmd_version;
   map.driver_version = header_->sm_driver_version;
   if (!map.Check().empty()) return false;
@@ -53,11 +54,12 @@ void LedgerSession::PublishTpcMap(sm::TpcMap* map, uint64_t took_ns) {
   header_->sm_map_ns = took_ns;
   std::memcpy(header_->sm_live, map->live.words, sizeof header_->sm_live);
   std::memcpy(header_->sm_per_bit, map->sms_per_bit, sizeof header_->sm_per_bit);
+  std::memcpy(header_->sm_gpc_of_bit, map->gpc_of_bit, sizeof header_->sm_gpc_of_bit);
   __atomic_store_n(&header_->sm_map_state, GS_SM_MAP_READY, __ATOMIC_RELEASE);
 }
 
 bool LedgerSession::AssignSmSlice(const sm::TpcMap& map, bool allow_overlap, sm::SliceChoice* out,
-                                  std::string* error) {
+                                  std::string* error, sm::Placement placement) {
   RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
   if (!guard.held()) {
     *error = "gpushare: ledger " + path_ + ": " + guard.Describe();
@@ -80,7 +82,7 @@ bool LedgerSession::AssignSmSlice(const sm::TpcMap& map, bool allow_overlap, sm:
     for (unsigned b = 0; b < sm::kTpcBits; ++b)
       if (theirs.Test(b) && holders[b] < 255) ++holders[b];
   }
-  *out = sm::ChooseSlice(map, holders, sm::AskedSms(ask, map.sm_count), allow_overlap);
+  *out = sm::ChooseSlice(map, holders, sm::AskedSms(ask, map.sm_count), allow_overlap, placement);
   if (!out->error.empty()) {
     *error = "gpushare: tenant '" + std::string(tenant_->name) + "' asks GPUSHARE_SM " +
              sm::DescribeAsk(ask) + " of " + path_ + ": " + out->error;

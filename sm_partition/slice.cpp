@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bitset>
+#include <memory>
+
 namespace gpushare::sm {
 
 unsigned TpcMask::Count() const {
@@ -85,8 +89,142 @@ uint32_t AskedSms(const SmAsk& ask, uint32_t sm_count) {
   }
 }
 
+bool TpcMap::HasGpcs() const {
+  if (!live.Any()) return false;
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (live.Test(b) && gpc_of_bit[b] == kGpcUnknown) return false;
+  return true;
+}
+
+unsigned TpcMap::GpcsOf(const TpcMask& mask) const {
+  if (!HasGpcs()) return 0;
+  std::bitset<256> seen;
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (mask.Test(b) && live.Test(b)) seen.set(gpc_of_bit[b]);
+  return static_cast<unsigned>(seen.count());
+}
+
+std::vector<TpcMask> TpcMap::Gpcs() const {
+  std::vector<TpcMask> gpcs;
+  if (!HasGpcs()) return gpcs;
+  for (unsigned b = 0; b < kTpcBits; ++b) {
+    if (!live.Test(b)) continue;
+    if (gpc_of_bit[b] >= gpcs.size()) gpcs.resize(gpc_of_bit[b] + 1u);
+    gpcs[gpc_of_bit[b]].Set(b);
+  }
+  return gpcs;
+}
+
+namespace {
+
+// The free live bits of one GPC.
+struct GpcBits {
+  unsigned bits[kTpcBits];
+  unsigned count = 0;
+  uint32_t sms = 0;
+  bool whole = true;  // no other tenant holds any of its bits
+};
+
+// Free bits in the order `placement` takes them; returns how many.
+unsigned FreeBitOrder(const TpcMap& map, const uint8_t holders[kTpcBits], uint32_t asked_sms,
+                      Placement placement, unsigned order[kTpcBits]) {
+  unsigned n = 0;
+  if (!map.HasGpcs()) {
+    for (unsigned b = 0; b < kTpcBits; ++b)
+      if (map.live.Test(b) && holders[b] == 0) order[n++] = b;
+    return n;
+  }
+  static constexpr unsigned kGpcs = 256;
+  auto gpcs = std::make_unique<GpcBits[]>(kGpcs);
+  for (unsigned b = 0; b < kTpcBits; ++b) {
+    if (!map.live.Test(b)) continue;
+    GpcBits& g = gpcs[map.gpc_of_bit[b]];
+    if (holders[b] != 0) {
+      g.whole = false;
+      continue;
+    }
+    g.bits[g.count++] = b;
+    g.sms += map.sms_per_bit[b];
+  }
+  unsigned ids[kGpcs];
+  unsigned id_count = 0;
+  for (unsigned i = 0; i < kGpcs; ++i)
+    if (gpcs[i].count > 0) ids[id_count++] = i;
+
+  if (placement == Placement::kSpread) {
+    for (unsigned rank = 0; n < kTpcBits; ++rank) {
+      const unsigned before = n;
+      for (unsigned k = 0; k < id_count; ++k)
+        if (rank < gpcs[ids[k]].count) order[n++] = gpcs[ids[k]].bits[rank];
+      if (n == before) break;
+    }
+    return n;
+  }
+
+  // Whole free GPCs: the subset whose SMs come closest to the ask from below (fewest GPCs among
+  // equals). Exhaustive over up to 20 GPCs (every GPU so far has at most 16), else largest first.
+  unsigned whole[kGpcs];
+  unsigned whole_count = 0;
+  for (unsigned k = 0; k < id_count; ++k)
+    if (gpcs[ids[k]].whole) whole[whole_count++] = ids[k];
+  uint64_t best = 0;
+  if (whole_count <= 20) {
+    uint64_t best_sms = 0;
+    int best_size = 0;
+    for (uint64_t subset = 1; subset < (uint64_t{1} << whole_count); ++subset) {
+      uint64_t sms = 0;
+      for (unsigned k = 0; k < whole_count; ++k)
+        if ((subset >> k) & 1u) sms += gpcs[whole[k]].sms;
+      const int size = __builtin_popcountll(subset);
+      if (sms > asked_sms) continue;
+      if (sms > best_sms || (sms == best_sms && size < best_size)) {
+        best = subset;
+        best_sms = sms;
+        best_size = size;
+      }
+    }
+  } else {
+    std::sort(whole, whole + whole_count, [&](unsigned a, unsigned b) { return gpcs[a].sms > gpcs[b].sms; });
+    uint64_t sms = 0;
+    for (unsigned k = 0; k < 20; ++k) {
+      if (sms + gpcs[whole[k]].sms > asked_sms) continue;
+      sms += gpcs[whole[k]].sms;
+      best |= uint64_t{1} << k;
+    }
+  }
+  bool used[kGpcs] = {};
+  uint64_t taken = 0;
+  auto take = [&](unsigned id) {
+    for (unsigned i = 0; i < gpcs[id].count; ++i) order[n++] = gpcs[id].bits[i];
+    taken += gpcs[id].sms;
+    used[id] = true;
+  };
+  for (unsigned k = 0; k < whole_count && k < 64; ++k)
+    if ((best >> k) & 1u) take(whole[k]);
+  // The rest: best fit (the fewest free SMs that still cover it), GPCs already shared first;
+  // if no single GPC covers it, the largest remaining shared ones, then whole ones.
+  std::sort(ids, ids + id_count, [&](unsigned a, unsigned b) {
+    if (gpcs[a].whole != gpcs[b].whole) return !gpcs[a].whole;
+    return gpcs[a].sms < gpcs[b].sms;
+  });
+  const uint64_t rest = asked_sms > taken ? asked_sms - taken : 0;
+  if (rest > 0) {
+    for (unsigned k = 0; k < id_count; ++k)
+      if (!used[ids[k]] && gpcs[ids[k]].sms >= rest) {
+        take(ids[k]);
+        break;
+      }
+  }
+  for (const bool whole_pass : {false, true})
+    for (unsigned k = id_count; k-- > 0;)
+      if (!used[ids[k]] && gpcs[ids[k]].whole == whole_pass) take(ids[k]);
+  return n;
+}
+
+}  // namespace
+
 SliceChoice ChooseSlice(const TpcMap& map, const uint8_t holders[kTpcBits], uint32_t asked_sms,
-                        bool allow_overlap) {
+                        bool allow_overlap, Placement placement) {
   SliceChoice c;
   if (asked_sms == 0) {
     c.error = "a slice of 0 SMs";
@@ -96,14 +234,19 @@ SliceChoice ChooseSlice(const TpcMap& map, const uint8_t holders[kTpcBits], uint
     c.error = fmt::format("{} SMs asked, the GPU has {}", asked_sms, map.sm_count);
     return c;
   }
-  // Fewest holders first (0: free), lowest bit first among equals.
-  for (unsigned level = 0; level <= 255 && c.sms < asked_sms; ++level) {
-    if (level > 0 && !allow_overlap) break;
+  unsigned order[kTpcBits];
+  const unsigned free_bits = FreeBitOrder(map, holders, asked_sms, placement, order);
+  for (unsigned i = 0; i < free_bits && c.sms < asked_sms; ++i) {
+    c.mask.Set(order[i]);
+    c.sms += map.sms_per_bit[order[i]];
+  }
+  // Then, if allowed, the bits held by the fewest other tenants, lowest bit first among equals.
+  for (unsigned level = 1; allow_overlap && level <= 255 && c.sms < asked_sms; ++level) {
     for (unsigned b = 0; b < kTpcBits && c.sms < asked_sms; ++b) {
       if (!map.live.Test(b) || holders[b] != level) continue;
       c.mask.Set(b);
       c.sms += map.sms_per_bit[b];
-      c.overlaps = c.overlaps || level > 0;
+      c.overlaps = true;
     }
   }
   if (c.sms < asked_sms) {

@@ -6,14 +6,18 @@
 // even/odd SM pair). A slice asked in SMs is rounded UP to whole live bits, so a tenant never
 // gets fewer SMs than it asked for. Green contexts would round to 8 SMs; the mask is finer.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "gpushare/ledger_abi.h"
 
 namespace gpushare::sm {
 
 inline constexpr unsigned kTpcBits = GS_SM_TPC_BITS;
+inline constexpr uint8_t kGpcUnknown = GS_SM_GPC_UNKNOWN;
 
 // A set of mask bits (bit b lives in word b / 32, as in the launch descriptor).
 struct TpcMask {
@@ -37,6 +41,8 @@ struct TpcMap {
   uint32_t sm_count = 0;        // the GPU's SMs
   TpcMask live;                 // bits with a live TPC
   uint8_t sms_per_bit[kTpcBits] = {};
+  // The GPC of each live bit's TPC (kGpcUnknown for dead bits, or for all when not measured).
+  uint8_t gpc_of_bit[kTpcBits];
   uint32_t qmd_version = 0;     // the launch descriptor's version byte seen while mapping
   int32_t driver_version = 0;   // cuDriverGetVersion while mapping
 
@@ -46,6 +52,15 @@ struct TpcMap {
   uint32_t Granularity() const;
   // Why the map cannot be used (empty when it can): every live bit has SMs, they add up.
   std::string Check() const;
+  // Every live bit's GPC is known.
+  bool HasGpcs() const;
+  // Distinct GPCs among the live bits of `mask` (0 when GPCs are unknown).
+  unsigned GpcsOf(const TpcMask& mask) const;
+
+  // The live bits of each GPC, by GPC number (empty when GPCs are unknown).
+  std::vector<TpcMask> Gpcs() const;
+
+  TpcMap() { std::fill(std::begin(gpc_of_bit), std::end(gpc_of_bit), kGpcUnknown); }
 };
 
 // What a tenant asks for: GPUSHARE_SM as GS_SM_ASK_COUNT (SMs) or GS_SM_ASK_PERCENT.
@@ -66,9 +81,19 @@ struct SliceChoice {
   std::string error;       // non-empty: refused, and why
 };
 
-// Picks live bits for `asked_sms` SMs. Free bits first (lowest first); with too few and
+// Where free bits are taken from when the map knows each bit's GPC (else: lowest bit first).
+enum class Placement {
+  // Whole free GPCs whose SMs add up as closely as possible to the ask without passing it, the
+  // rest from one GPC, preferring one other tenants already hold part of: slices share as few
+  // GPCs (their crossbar ports and L1.5/cluster resources) as possible.
+  kGpc,
+  // The same share of every GPC: round robin over GPCs.
+  kSpread,
+};
+
+// Picks live bits for `asked_sms` SMs. Free bits first (by `placement`); with too few and
 // allow_overlap, the bits held by the fewest other tenants (holders[b]); else refused.
 SliceChoice ChooseSlice(const TpcMap& map, const uint8_t holders[kTpcBits], uint32_t asked_sms,
-                        bool allow_overlap);
+                        bool allow_overlap, Placement placement = Placement::kGpc);
 
 }  // namespace gpushare::sm

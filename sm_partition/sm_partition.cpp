@@ -80,7 +80,9 @@ bool ConfineDevice(int ordinal, CUdevice device, quota::LedgerSession& ledger, s
     return Unconfined(ordinal, ask, "mapping the launch descriptor's TPC mask failed: " + why, ledger, error);
   SliceChoice slice;
   const bool overlap = Opts().sm_conflict == option_kind::SmConflictValue::kOverlap;
-  if (!ledger.AssignSmSlice(map, overlap, &slice, error)) return false;
+  const Placement placement =
+      Opts().sm_placement == option_kind::SmPlacementValue::kSpread ? Placement::kSpread : Placement::kGpc;
+  if (!ledger.AssignSmSlice(map, overlap, &slice, error, placement)) return false;
   if (!PublishDeviceMask(ordinal, slice.mask, map.live)) {
     *error = fmt::format("the slice of device {} holds no live TPC", ordinal);
     return false;
@@ -91,8 +93,9 @@ bool ConfineDevice(int ordinal, CUdevice device, quota::LedgerSession& ledger, s
     Tell(fmt::format("device {}: too few TPCs are free for a disjoint slice of {}; sharing TPCs with "
                      "other tenants (GPUSHARE_SM_CONFLICT=overlap): bits {}", ordinal, DescribeAsk(ask),
                      DescribeBits(slice.mask)));
-  GS_LOG_INFO("gpushare: device {}: kernels confined to {} of {} SMs (asked {}; TPC bits {})", ordinal,
-              slice.sms, map.sm_count, DescribeAsk(ask), DescribeBits(slice.mask));
+  GS_LOG_INFO("gpushare: device {}: kernels confined to {} of {} SMs in {} GPCs (asked {}; TPC bits {})",
+              ordinal, slice.sms, map.sm_count, map.GpcsOf(slice.mask), DescribeAsk(ask),
+              DescribeBits(slice.mask));
   return true;
 }
 

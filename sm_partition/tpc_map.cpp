@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bitset>
+#include <iterator>
+#include <vector>
 
 #include "sm_partition/launch_descriptor.h"
 #include "sm_partition/launch_mask.h"
@@ -48,6 +51,47 @@ $L_loop:
 }
 )";
 
+// PTX ISA 7.8 for sm_90 (thread block clusters): thread 0 of each block writes %smid to
+// out[%ctaid.x], then spins a pseudo-random time per cluster (seeded), so that clusters finish
+// out of order and later ones land on other SMs.
+const char kSmidClusterPtx[] = R"(
+.version 7.8
+.target sm_90
+.address_size 64
+.extern .shared .align 16 .b8 gpushare_cluster_smem[];
+.visible .entry gpushare_smid_cluster(.param .u64 out, .param .u64 seed)
+{
+  .reg .pred %p<3>;
+  .reg .b32 %r<10>;
+  .reg .b64 %rd<10>;
+  ld.param.u64 %rd1, [out];
+  ld.param.u64 %rd2, [seed];
+  mov.u32 %r1, %tid.x;
+  setp.ne.u32 %p1, %r1, 0;
+  @%p1 bra $L_end;
+  mov.u32 %r2, %smid;
+  mov.u32 %r3, %ctaid.x;
+  cvta.to.global.u64 %rd3, %rd1;
+  mul.wide.u32 %rd4, %r3, 4;
+  add.s64 %rd5, %rd3, %rd4;
+  st.global.u32 [%rd5], %r2;
+  mov.u32 %r4, %clusterid.x;
+  cvt.u32.u64 %r5, %rd2;
+  add.u32 %r6, %r4, %r5;
+  mul.lo.u32 %r7, %r6, 0x9E3779B1;
+  shr.u32 %r8, %r7, 20;
+  mul.wide.u32 %rd6, %r8, 16;
+  mov.u64 %rd7, %clock64;
+$L_loop:
+  mov.u64 %rd8, %clock64;
+  sub.s64 %rd9, %rd8, %rd7;
+  setp.lt.u64 %p2, %rd9, %rd6;
+  @%p2 bra $L_loop;
+$L_end:
+  ret;
+}
+)";
+
 namespace {
 
 using SmSet = std::bitset<size_t{kSmidBitmapWords} * 32>;
@@ -69,6 +113,8 @@ class SweepContext {
   ~SweepContext() {
     const RealDriver& r = Real();
     ClearSweepMask();
+    if (cluster_out_ != 0) r.cuMemFree_v2(cluster_out_);
+    if (cluster_module_ != nullptr) r.cuModuleUnload(cluster_module_);
     if (bitmap_ != 0) r.cuMemFree_v2(bitmap_);
     if (module_ != nullptr) r.cuModuleUnload(module_);
     if (ctx_ != nullptr) r.cuCtxDestroy_v2(ctx_);
@@ -95,19 +141,163 @@ class SweepContext {
     return rc;
   }
 
+  // Loads the cluster kernel and sizes its blocks to one per SM (more than half an SM's shared
+  // memory each); fails on GPUs without thread block clusters.
+  CUresult PrepareClusters(CUdevice device, unsigned blocks) {
+    const RealDriver& r = Real();
+    int clusters = 0, per_sm = 0, per_block = 0;
+    CUresult rc = r.cuDeviceGetAttribute(&clusters, CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH, device);
+    if (rc == CUDA_SUCCESS && clusters == 0) rc = CUDA_ERROR_NOT_SUPPORTED;
+    if (rc == CUDA_SUCCESS)
+      rc = r.cuDeviceGetAttribute(&per_sm, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, device);
+    if (rc == CUDA_SUCCESS)
+      rc = r.cuDeviceGetAttribute(&per_block, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, device);
+    if (rc == CUDA_SUCCESS) {
+      cluster_smem_ = static_cast<unsigned>(per_sm / 2 + 1024);
+      if (per_sm <= 0 || per_block < static_cast<int>(cluster_smem_)) rc = CUDA_ERROR_NOT_SUPPORTED;
+    }
+    if (rc == CUDA_SUCCESS) rc = r.cuModuleLoadData(&cluster_module_, kSmidClusterPtx);
+    if (rc == CUDA_SUCCESS) rc = r.cuModuleGetFunction(&cluster_fn_, cluster_module_, kSmidClusterKernel);
+    if (rc == CUDA_SUCCESS)
+      rc = r.cuFuncSetAttribute(cluster_fn_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                static_cast<int>(cluster_smem_));
+    if (rc == CUDA_SUCCESS) rc = r.cuMemAlloc_v2(&cluster_out_, blocks * sizeof(uint32_t));
+    return rc;
+  }
+
+  // The SM of each block of `blocks` in clusters of `cluster` (consecutive blocks).
+  CUresult RunClusters(unsigned blocks, unsigned cluster, uint64_t seed, std::vector<uint32_t>* sms) {
+    const RealDriver& r = Real();
+    ClearSweepMask();
+    CUlaunchAttribute attrs[2] = {};
+    attrs[0].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attrs[0].value.clusterDim.x = cluster;
+    attrs[0].value.clusterDim.y = 1;
+    attrs[0].value.clusterDim.z = 1;
+    attrs[1].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE;
+    attrs[1].value.clusterSchedulingPolicyPreference = CU_CLUSTER_SCHEDULING_POLICY_SPREAD;
+    CUlaunchConfig config = {};
+    config.gridDimX = blocks;
+    config.gridDimY = config.gridDimZ = 1;
+    config.blockDimX = 32;
+    config.blockDimY = config.blockDimZ = 1;
+    config.sharedMemBytes = cluster_smem_;
+    config.attrs = attrs;
+    config.numAttrs = 2;
+    void* args[] = {&cluster_out_, &seed};
+    sms->assign(blocks, 0);
+    CUresult rc = r.cuLaunchKernelEx(&config, cluster_fn_, args, nullptr);
+    if (rc == CUDA_SUCCESS) rc = r.cuCtxSynchronize();
+    if (rc == CUDA_SUCCESS) rc = r.cuMemcpyDtoH_v2(sms->data(), cluster_out_, blocks * sizeof(uint32_t));
+    return rc;
+  }
+
  private:
   CUcontext saved_ = nullptr;
   CUcontext ctx_ = nullptr;
   CUmodule module_ = nullptr;
   CUfunction fn_ = nullptr;
   CUdeviceptr bitmap_ = 0;
+  CUmodule cluster_module_ = nullptr;
+  CUfunction cluster_fn_ = nullptr;
+  CUdeviceptr cluster_out_ = 0;
+  unsigned cluster_smem_ = 0;
   CUresult rc_ = CUDA_SUCCESS;
 };
 
 std::string DriverError(const char* what, CUresult rc) { return fmt::format("{} failed ({})", what, static_cast<int>(rc)); }
 
+constexpr unsigned kClusterSize = 8;  // the largest portable cluster
+constexpr int kMinClusterRuns = 6;
+constexpr int kMaxClusterRuns = 40;
+constexpr int kQuietRuns = 4;  // runs that joined no groups before the grouping counts as final
+
+// Union-find over SM ids.
+class SmGroups {
+ public:
+  SmGroups() {
+    for (unsigned i = 0; i < kSms; ++i) parent_[i] = static_cast<uint16_t>(i);
+  }
+  unsigned Find(unsigned x) {
+    while (parent_[x] != x) {
+      parent_[x] = parent_[parent_[x]];
+      x = parent_[x];
+    }
+    return x;
+  }
+  bool Join(unsigned a, unsigned b) {
+    a = Find(a);
+    b = Find(b);
+    if (a == b) return false;
+    parent_[std::max(a, b)] = static_cast<uint16_t>(std::min(a, b));
+    return true;
+  }
+
+ private:
+  static constexpr unsigned kSms = kSmidBitmapWords * 32;
+  uint16_t parent_[kSms];
+};
+
+// The GPC of each live bit. The hardware places all blocks of a thread block cluster in one GPC,
+// so SMs that ever ran blocks of one cluster share a GPC, and so do a TPC's SMs; cluster
+// launches are repeated until a few in a row join nothing new. False (GPCs stay unknown) on GPUs
+// without clusters or when some SM never ran a cluster block.
+bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmSet* bit_sms,
+                 TpcMap* map, std::string* why) {
+  const unsigned clusters = std::max(1u, static_cast<unsigned>(all.count()) / kClusterSize) * 4;
+  const unsigned blocks = clusters * kClusterSize;
+  if (CUresult rc = ctx.PrepareClusters(device, blocks); rc != CUDA_SUCCESS) {
+    *why = DriverError("setting up the cluster kernel", rc);
+    return false;
+  }
+  SmGroups groups;
+  for (unsigned b = 0; b < kTpcBits; ++b) {
+    int first = -1;
+    for (unsigned sm = 0; sm < all.size(); ++sm) {
+      if (!bit_sms[b].test(sm)) continue;
+      if (first < 0) first = static_cast<int>(sm);
+      groups.Join(static_cast<unsigned>(first), sm);
+    }
+  }
+  SmSet touched;
+  std::vector<uint32_t> sms;
+  int quiet = 0;
+  for (int run = 0; run < kMaxClusterRuns && (run < kMinClusterRuns || quiet < kQuietRuns); ++run) {
+    if (CUresult rc = ctx.RunClusters(blocks, kClusterSize, static_cast<uint64_t>(run) + 1, &sms); rc != CUDA_SUCCESS) {
+      *why = DriverError("the cluster kernel", rc);
+      return false;
+    }
+    bool joined = false;
+    for (unsigned i = 0; i < blocks; ++i) {
+      if (sms[i] >= all.size() || !all.test(sms[i])) {
+        *why = fmt::format("a cluster block reported SM {}, which the map does not hold", sms[i]);
+        return false;
+      }
+      touched.set(sms[i]);
+      if (i % kClusterSize != 0) joined = groups.Join(sms[i - i % kClusterSize], sms[i]) || joined;
+    }
+    quiet = joined ? 0 : quiet + 1;
+  }
+  if (touched != all) {
+    *why = fmt::format("cluster blocks reached {} of {} SMs", touched.count(), all.count());
+    return false;
+  }
+  uint8_t gpc_of_root[kSmidBitmapWords * 32];
+  std::fill(std::begin(gpc_of_root), std::end(gpc_of_root), kGpcUnknown);
+  unsigned gpcs = 0;
+  for (unsigned b = 0; b < kTpcBits; ++b) {
+    if (!map->live.Test(b)) continue;
+    unsigned sm = 0;
+    while (!bit_sms[b].test(sm)) ++sm;
+    const unsigned root = groups.Find(sm);
+    if (gpc_of_root[root] == kGpcUnknown) gpc_of_root[root] = static_cast<uint8_t>(gpcs++);
+    map->gpc_of_bit[b] = gpc_of_root[root];
+  }
+  return true;
+}
+
 // One full sweep; false with *error when a run failed or the result is not a partition of the SMs.
-bool SweepOnce(SweepContext& ctx, uint32_t sm_count, TpcMap* map, std::string* error) {
+bool SweepOnce(SweepContext& ctx, CUdevice device, uint32_t sm_count, TpcMap* map, std::string* error) {
   const unsigned blocks = sm_count * kBlocksPerSm;
   SmSet all;
   if (CUresult rc = ctx.Run(TpcMask{}, blocks, &all); rc != CUDA_SUCCESS) {
@@ -125,6 +315,7 @@ bool SweepOnce(SweepContext& ctx, uint32_t sm_count, TpcMap* map, std::string* e
     return false;
   }
   SmSet claimed;
+  std::vector<SmSet> bit_sms(kTpcBits);
   for (unsigned b = 0; b < kTpcBits; ++b) {
     TpcMask off;
     off.Set(b);
@@ -139,6 +330,7 @@ bool SweepOnce(SweepContext& ctx, uint32_t sm_count, TpcMap* map, std::string* e
       return false;
     }
     claimed |= missing;
+    bit_sms[b] = missing;
     map->sms_per_bit[b] = static_cast<uint8_t>(missing.count());
     if (missing.any()) map->live.Set(b);
   }
@@ -146,6 +338,11 @@ bool SweepOnce(SweepContext& ctx, uint32_t sm_count, TpcMap* map, std::string* e
   if (std::string why = map->Check(); !why.empty()) {
     *error = why;
     return false;
+  }
+  // Without GPCs slices still work (in bit order): a failure here is told, not fatal.
+  if (std::string why; !MeasureGpcs(ctx, device, all, bit_sms.data(), map, &why)) {
+    std::fill(std::begin(map->gpc_of_bit), std::end(map->gpc_of_bit), kGpcUnknown);
+    GS_LOG_INFO("gpushare: the GPCs of device {} are unknown ({}): slices are taken in TPC bit order", device, why);
   }
   return true;
 }
@@ -168,7 +365,7 @@ bool MeasureTpcMap(CUdevice device, TpcMap* out, std::string* error) {
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     TpcMap map;
     r.cuDriverGetVersion(&map.driver_version);
-    if (SweepOnce(ctx, static_cast<uint32_t>(sm_count), &map, error)) {
+    if (SweepOnce(ctx, device, static_cast<uint32_t>(sm_count), &map, error)) {
       *out = map;
       return true;
     }

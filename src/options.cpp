@@ -141,6 +141,17 @@ bool SmConflict::Parse(std::string_view text, Value& out) {
   return true;
 }
 
+bool SmPlacement::Parse(std::string_view text, Value& out) {
+  if (text == "gpc") {
+    out = SmPlacementValue::kGpc;
+  } else if (text == "spread") {
+    out = SmPlacementValue::kSpread;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 bool SmFallback::Parse(std::string_view text, Value& out) {
   if (text == "refuse") {
     out = SmFallbackValue::kRefuse;

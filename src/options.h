@@ -118,6 +118,13 @@ struct SmConflict {
   static bool Parse(std::string_view text, Value& out);
 };
 
+enum class SmPlacementValue { kGpc, kSpread };
+struct SmPlacement {
+  using Value = SmPlacementValue;
+  static constexpr std::string_view kAccepted = "gpc or spread";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 enum class SmFallbackValue { kRefuse, kUnconfined };
 struct SmFallback {
   using Value = SmFallbackValue;

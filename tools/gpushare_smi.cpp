@@ -45,7 +45,9 @@ std::string SmCell(const gpushare::quota::TenantSnapshot& t, const LedgerSnapsho
     return "all (asked " + gpushare::sm::DescribeAsk(t.sm_ask) + "; unconfined)";
   std::string cell = std::to_string(t.sm_granted);
   if (s.sm_map_ready) cell += " of " + std::to_string(s.sm_map.sm_count);
-  cell += " (asked " + gpushare::sm::DescribeAsk(t.sm_ask) + "; TPC bits " + gpushare::sm::DescribeBits(t.sm_mask) + ")";
+  cell += " (asked " + gpushare::sm::DescribeAsk(t.sm_ask) + "; TPC bits " + gpushare::sm::DescribeBits(t.sm_mask);
+  if (s.sm_map_ready && s.sm_map.HasGpcs()) cell += "; " + std::to_string(s.sm_map.GpcsOf(t.sm_mask)) + " GPCs";
+  cell += ")";
   if ((t.sm_flags & GS_SM_OVERLAPS) != 0) cell += " overlapping";
   return cell;
 }
@@ -101,6 +103,7 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                        {"terminate_unix_ns", t.terminate_unix_ns},
                        {"sm_asked", t.sm_ask.any() ? gpushare::sm::DescribeAsk(t.sm_ask) : ""},
                        {"sm_granted", t.sm_granted}, {"sm_bits", gpushare::sm::DescribeBits(t.sm_mask)},
+                       {"sm_gpcs", s.sm_map_ready ? s.sm_map.GpcsOf(t.sm_mask) : 0},
                        {"sm_overlaps", (t.sm_flags & GS_SM_OVERLAPS) != 0},
                        {"sm_unconfined", (t.sm_flags & GS_SM_UNCONFINED) != 0},
                        {"processes", processes}});
@@ -117,11 +120,13 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                             {"victim_used_bytes", r.victim_used_bytes}, {"victim_burst_bytes", r.victim_burst_bytes},
                             {"victim_idle_ns", r.victim_idle_ns}, {"requester_bytes", r.requester_bytes}});
   nlohmann::json sm_map = nullptr;
+  nlohmann::json gpcs = nlohmann::json::array();
+  for (const auto& g : s.sm_map.Gpcs()) gpcs.push_back(gpushare::sm::DescribeBits(g));
   if (s.sm_map_ready)
     sm_map = {{"sm_count", s.sm_map.sm_count}, {"live_bits", gpushare::sm::DescribeBits(s.sm_map.live)},
               {"live_bit_count", s.sm_map.live.Count()}, {"granularity_sms", s.sm_map.Granularity()},
               {"qmd_version", s.sm_map.qmd_version}, {"driver_version", s.sm_map.driver_version},
-              {"map_ns", s.sm_map_ns}};
+              {"map_ns", s.sm_map_ns}, {"gpcs", gpcs}};
   return {{"path", s.path}, {"uuid", s.uuid}, {"abi_version", s.abi_version}, {"sm_map", sm_map},
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
@@ -160,7 +165,8 @@ void PrintText(const LedgerSnapshot& s) {
   if (s.sm_map_ready)
     std::cout << "  SMs " << s.sm_map.sm_count << " on " << s.sm_map.live.Count()
               << " live TPC mask bits; slices round up to " << s.sm_map.Granularity()
-              << " SMs (one TPC); mapped in " << s.sm_map_ns / 1000000 << " ms\n";
+              << " SMs (one TPC); " << (s.sm_map.HasGpcs() ? std::to_string(s.sm_map.Gpcs().size()) + " GPCs" : "GPCs unknown")
+              << "; mapped in " << s.sm_map_ns / 1000000 << " ms\n";
   if (s.tenants.empty()) {
     std::cout << "  no tenants\n\n";
     return;

@@ -66,7 +66,13 @@ TEST(SmPartition, APercentRoundsUpToWholeTpcs) {
 TEST(SmPartition, TheFirstProcessMapsTheGpuAndLaterOnesReadTheLedger) {
   const auto first = RunClient(Env("a", "8"));
   ASSERT_EQ(first.Int("init_rc"), 0) << first.err;
-  EXPECT_EQ(first.Int("launches_at_start"), 129) << "one launch with every bit, one per bit disabled";
+  // One launch with every bit, one per bit disabled, then 6 to 40 cluster launches for the GPCs.
+  EXPECT_GE(first.Int("launches_at_start"), 129 + 6);
+  EXPECT_LE(first.Int("launches_at_start"), 129 + 40);
+  const auto map = Smi()["ledgers"][0]["sm_map"];
+  EXPECT_EQ(map["gpcs"], nlohmann::json({"0-3,75,78,81,83", "9-16", "18-25", "27-34", "36-43", "45-52",
+                                         "54-62", "63-71"}))
+      << "the fake's default GPCs, found from cluster placements";
   const auto second = RunClient(Env("b", "8"));
   ASSERT_EQ(second.Int("init_rc"), 0) << second.err;
   EXPECT_EQ(second.Int("launches_at_start"), 0) << "the map came from the ledger";
@@ -99,6 +105,42 @@ TEST(SmPartition, CoTenantsGetDisjointSlices) {
   const auto e = RunClient(Env("e", "64"));
   EXPECT_EQ(e.Int("init_rc"), 0) << e.err;
   e2e::KillProgram(b);
+}
+
+TEST(SmPartition, HalvesAreWholeGpcsOrSpreadAcrossThem) {
+  auto a = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("a", "66"));
+  ASSERT_EQ(e2e::WaitForValue(a, "holding"), 1);
+  auto b = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("b", "66"));
+  ASSERT_EQ(e2e::WaitForValue(b, "holding"), 1);
+  auto tenants = Smi()["ledgers"][0]["tenants"];
+  ASSERT_EQ(tenants.size(), 2u);
+  for (const auto& t : tenants) {
+    EXPECT_EQ(t["sm_granted"], 66) << t.dump();
+    EXPECT_EQ(t["sm_gpcs"], 4) << t.dump();
+  }
+  e2e::KillProgram(a);
+  e2e::KillProgram(b);
+  auto c = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("c", "66", {"GPUSHARE_SM_PLACEMENT=spread"}));
+  ASSERT_EQ(e2e::WaitForValue(c, "holding"), 1);
+  tenants = Smi()["ledgers"][0]["tenants"];
+  ASSERT_EQ(tenants.size(), 1u);
+  EXPECT_EQ(tenants[0]["sm_gpcs"], 8) << tenants[0].dump();
+  e2e::KillProgram(c);
+  const auto bad = RunClient(Env("d", "66", {"GPUSHARE_SM_PLACEMENT=packed"}));
+  EXPECT_EQ(bad.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED);
+  EXPECT_NE(bad.err.find("GPUSHARE_SM_PLACEMENT"), std::string::npos) << bad.err;
+}
+
+TEST(SmPartition, GpcsThatCannotBeMeasuredLeaveSlicesInBitOrder) {
+  // GPC 0 has 4 SMs: no cluster of 8 ever runs there, so its SMs are never placed.
+  const auto r = RunClient(Env("a", "8", {"GPUSHARE_FAKE_TPC_BITS=0-15", "GPUSHARE_FAKE_GPCS=0-1/2-15",
+                                          "GPUSHARE_LOG_LEVEL=info"}));
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("first_sms"), 8);
+  EXPECT_NE(r.err.find("GPCs of device 0 are unknown (cluster blocks reached 28 of 32 SMs)"), std::string::npos) << r.err;
+  const auto ledger = Smi()["ledgers"][0];
+  EXPECT_EQ(ledger["sm_map"]["gpcs"], nlohmann::json::array());
+  EXPECT_EQ(ledger["tenants"][0]["sm_bits"], "0-3");
 }
 
 TEST(SmPartition, ProcessesOfOneTenantShareItsSlice) {

@@ -11,13 +11,21 @@
  *                               each; default the H100's 66 of 128); the SM count follows
  *   GPUSHARE_FAKE_QMD_VERSION   the descriptors' version byte (default 0x40, Hopper V04_00)
  *   GPUSHARE_FAKE_PROFILER=1    the launch-callback slot is taken (as by CUPTI)
+ *   GPUSHARE_FAKE_GPCS          each GPC's mask bits, GPCs separated by '/' ("0-7/8-15");
+ *                               default: bit / 9 below 72, GPC 0 above
  *
  * Launch callback (launch_callback.cpp): cuGetExportTable with the callback table's id
  * (sm_partition/launch_descriptor.h) subscribes one callback, fired with a fresh descriptor at
  * every kernel launch (cuLaunchKernel[Ex], cooperative, and each kernel node at a graph's first
  * launch: later replays reuse the descriptors). Kernels then see the SMs the mask enables.
  * The built-in kernel gpushare_smid_bitmap (a module whose image declares
- * ".entry gpushare_smid_bitmap") sets bit s of its uint32 bitmap for each SM s it runs on.
+ * ".entry gpushare_smid_bitmap") sets bit s of its uint32 bitmap for each SM s it runs on;
+ * gpushare_smid_cluster(uint32_t* out, uint64_t seed) writes for each block the SM it ran on,
+ * every cluster's blocks on distinct SMs of one GPC (chosen pseudo-randomly from the seed).
+ * Cluster launches (cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) need the grid
+ * to be a multiple of the cluster, at most 8 blocks (16 with the non-portable attribute), and a
+ * GPC with that many enabled SMs; dynamic shared memory above 48 KiB needs
+ * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (at most 227 KiB), as on the H100.
  *
  * Kernels: cuModuleGetFunction(&f, mod, "name") resolves "name" with dlsym(RTLD_DEFAULT) to a
  * function of type fakecuda_kernel defined in the test program (link it with -rdynamic /
@@ -42,6 +50,8 @@ struct fakecuda_launch {
   void** params; /* cuLaunchKernel's kernelParams: params[i] points at argument i */
   const unsigned* sm_ids; /* the SMs this launch runs on (what %smid would show): those its */
   unsigned sm_count;      /* descriptor's TPC mask leaves enabled */
+  const unsigned* sm_gpcs; /* the GPC of each of sm_ids */
+  unsigned cluster[3];    /* thread block cluster dimensions (1, 1, 1 without clusters) */
 };
 
 typedef void (*fakecuda_kernel)(const struct fakecuda_launch*);

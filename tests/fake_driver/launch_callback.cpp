@@ -10,6 +10,9 @@
 // live bits of 128); each holds 2 SMs, the k-th live bit SMs k and k + live count (bits are not
 // SM ids). GPUSHARE_FAKE_QMD_VERSION sets the version byte (default 0x40);
 // GPUSHARE_FAKE_PROFILER=1 takes the callback slot before anyone else (as CUPTI would).
+// GPCs: GPUSHARE_FAKE_GPCS lists each GPC's bits, GPCs separated by '/' ("0-7/8-15"); bits it
+// leaves out, and all bits without it, are in GPC b / 9 below 72 and GPC 0 above (the default
+// H100 layout then has GPCs of 8, 8, 8, 8, 8, 8, 9 and 9 TPCs).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +41,7 @@ struct LaunchState {
   bool profiler = false;
   std::vector<unsigned> live_bits;         // ascending
   std::vector<std::vector<unsigned>> sms;  // per live bit (index as live_bits)
+  std::vector<unsigned> gpc_of_sm;
   uint64_t launches = 0, masked = 0;
   uint32_t last_disable[4] = {};
   bool last_masked = false;
@@ -95,6 +99,24 @@ void configure() {
   const unsigned n = static_cast<unsigned>(s.live_bits.size());
   s.sms.assign(n, {});
   for (unsigned k = 0; k < n; ++k) s.sms[k] = {k, k + n};
+  unsigned gpc_of_bit[128];
+  for (unsigned b = 0; b < 128; ++b) gpc_of_bit[b] = b < 72 ? b / 9 : 0;
+  if (const char* gpcs = std::getenv("GPUSHARE_FAKE_GPCS"); gpcs != nullptr) {
+    std::string text = gpcs;
+    unsigned gpc = 0;
+    for (size_t start = 0; start <= text.size(); ++gpc) {
+      size_t slash = text.find('/', start);
+      if (slash == std::string::npos) slash = text.size();
+      std::vector<unsigned> bits;
+      if (!parse_bits(text.substr(start, slash - start).c_str(), &bits))
+        std::fprintf(stderr, "fake libcuda: bad GPUSHARE_FAKE_GPCS '%s'\n", gpcs);
+      for (unsigned b : bits) gpc_of_bit[b] = gpc;
+      start = slash + 1;
+    }
+  }
+  s.gpc_of_sm.assign(2 * n, 0);
+  for (unsigned k = 0; k < n; ++k)
+    for (unsigned sm : s.sms[k]) s.gpc_of_sm[sm] = gpc_of_bit[s.live_bits[k]];
   const char* version = std::getenv("GPUSHARE_FAKE_QMD_VERSION");
   s.qmd_version = version != nullptr ? static_cast<uint8_t>(std::strtoul(version, nullptr, 0)) : 0x40;
   const char* profiler = std::getenv("GPUSHARE_FAKE_PROFILER");
@@ -183,6 +205,12 @@ LaunchMask fire_launch_callback() {
   m.masked = (words[0] & kValidBit) != 0 && version == 0x40;
   if (m.masked) std::memcpy(m.disable, words + 76, sizeof m.disable);
   return m;
+}
+
+unsigned fake_gpc_of_sm(unsigned sm) {
+  std::lock_guard<std::mutex> lock(callback_mu());
+  configure();
+  return sm < ls().gpc_of_sm.size() ? ls().gpc_of_sm[sm] : 0;
 }
 
 std::vector<unsigned> enabled_sms(const LaunchMask& m) {

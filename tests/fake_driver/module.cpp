@@ -5,6 +5,8 @@
 // grid that is not co-resident never finishes.
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <string>
 
@@ -14,8 +16,13 @@
 namespace fakecuda {
 namespace {
 
+constexpr unsigned kDefaultSharedBytes = 48 * 1024;
+constexpr unsigned kMaxSharedBytesOptIn = 227 * 1024;
+
 struct Function {
   fakecuda_kernel fn = nullptr;
+  unsigned max_dynamic_shared = kDefaultSharedBytes;
+  bool non_portable_clusters = false;
 };
 
 struct Module {
@@ -31,9 +38,32 @@ void smid_bitmap_kernel(const fakecuda_launch* l) {
     if (l->sm_ids[i] < 512) bitmap[l->sm_ids[i] / 32] |= 1u << (l->sm_ids[i] % 32);
 }
 
+// gpushare's GPC kernel: gpushare_smid_cluster(uint32_t* out, uint64_t seed). Each cluster goes
+// to a GPC with enough enabled SMs, its blocks to distinct SMs there (launch() checked one fits).
+void smid_cluster_kernel(const fakecuda_launch* l) {
+  auto* out = reinterpret_cast<uint32_t*>(*static_cast<CUdeviceptr*>(l->params[0]));
+  const uint64_t seed = *static_cast<uint64_t*>(l->params[1]);
+  const unsigned size = l->cluster[0] * l->cluster[1] * l->cluster[2];
+  std::map<unsigned, std::vector<unsigned>> by_gpc;
+  for (unsigned i = 0; i < l->sm_count; ++i) by_gpc[l->sm_gpcs[i]].push_back(l->sm_ids[i]);
+  std::vector<const std::vector<unsigned>*> fits;
+  for (const auto& [gpc, sms] : by_gpc)
+    if (sms.size() >= size) fits.push_back(&sms);
+  const unsigned blocks = l->grid[0] * l->grid[1] * l->grid[2];
+  for (unsigned c = 0; c * size < blocks; ++c) {
+    uint64_t h = (seed + 1) * 0x9E3779B97F4A7C15ull + c * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    const std::vector<unsigned>& sms = *fits[h % fits.size()];
+    const size_t start = (h >> 17) % sms.size();
+    for (unsigned j = 0; j < size && c * size + j < blocks; ++j) out[c * size + j] = sms[(start + j) % sms.size()];
+  }
+}
+
 fakecuda_kernel builtin_kernel(const Module& m, const std::string& name) {
   if (name == "gpushare_smid_bitmap" && m.image.find(".entry gpushare_smid_bitmap(") != std::string::npos)
     return &smid_bitmap_kernel;
+  if (name == "gpushare_smid_cluster" && m.image.find(".entry gpushare_smid_cluster(") != std::string::npos)
+    return &smid_cluster_kernel;
   return nullptr;
 }
 
@@ -64,10 +94,19 @@ Function* find_function(CUfunction f) {
 }
 
 CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false) {
+                unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false,
+                const unsigned cluster[3] = nullptr) {
   Context* c = nullptr;
   FAKE_TRY(stream_context(stream, &c));
   FAKE_TRY(check_launch(f, grid, block));
+  if (shared_bytes > find_function(f)->max_dynamic_shared) return CUDA_ERROR_INVALID_VALUE;
+  if (cluster != nullptr) {
+    const unsigned size = cluster[0] * cluster[1] * cluster[2];
+    const unsigned most = find_function(f)->non_portable_clusters ? 16 : 8;
+    if (size == 0 || size > most) return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+    for (int i = 0; i < 3; ++i)
+      if (grid[i] % cluster[i] != 0) return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+  }
   const LaunchMask mask = fire_launch_callback();
   if (cooperative) {
     const uint64_t blocks = uint64_t{grid[0]} * grid[1] * grid[2];
@@ -81,7 +120,7 @@ CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
       return CUDA_ERROR_LAUNCH_TIMEOUT;
     }
   }
-  return launch_function(f, grid, block, shared_bytes, params, mask);
+  return launch_function(f, grid, block, shared_bytes, params, mask, cluster);
 }
 
 CUresult launch_legacy(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
@@ -96,7 +135,12 @@ CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params) {
   if (config == nullptr) return CUDA_ERROR_INVALID_VALUE;
   const unsigned grid[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
   const unsigned block[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};
-  return launch(f, grid, block, config->sharedMemBytes, config->hStream, params);
+  if (config->numAttrs > 0 && config->attrs == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  const unsigned* cluster = nullptr;
+  for (unsigned i = 0; i < config->numAttrs; ++i)
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+      cluster = &config->attrs[i].value.clusterDim.x;
+  return launch(f, grid, block, config->sharedMemBytes, config->hStream, params, false, cluster);
 }
 
 }  // namespace
@@ -111,7 +155,8 @@ CUresult check_launch(CUfunction f, const unsigned grid[3], const unsigned block
 }
 
 CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                         unsigned shared_bytes, void** params, const LaunchMask& mask) {
+                         unsigned shared_bytes, void** params, const LaunchMask& mask,
+                         const unsigned cluster[3]) {
   Function* fn = find_function(f);
   if (fn == nullptr) return CUDA_ERROR_INVALID_HANDLE;
   const std::vector<unsigned> sms = enabled_sms(mask);
@@ -120,12 +165,25 @@ CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned bl
     std::fprintf(stderr, "fake libcuda: a launch whose TPC mask leaves no live TPC: a GPU would hang\n");
     return CUDA_ERROR_LAUNCH_TIMEOUT;
   }
+  std::vector<unsigned> gpcs(sms.size());
+  std::map<unsigned, unsigned> per_gpc;
+  unsigned widest = 0;
+  for (size_t i = 0; i < sms.size(); ++i) {
+    gpcs[i] = fake_gpc_of_sm(sms[i]);
+    widest = std::max(widest, ++per_gpc[gpcs[i]]);
+  }
   fakecuda_launch l{};
   l.sm_ids = sms.data();
   l.sm_count = static_cast<unsigned>(sms.size());
+  l.sm_gpcs = gpcs.data();
   for (int i = 0; i < 3; ++i) {
     l.grid[i] = grid[i];
     l.block[i] = block[i];
+    l.cluster[i] = cluster != nullptr ? cluster[i] : 1;
+  }
+  if (l.cluster[0] * l.cluster[1] * l.cluster[2] > widest) {
+    std::fprintf(stderr, "fake libcuda: no GPC has SMs enough for a cluster of this launch: a GPU would hang\n");
+    return CUDA_ERROR_LAUNCH_TIMEOUT;
   }
   l.shared_bytes = shared_bytes;
   l.params = params;
@@ -221,6 +279,26 @@ FAKE_API CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsi
                                                  unsigned bx, unsigned by, unsigned bz,
                                                  unsigned shared_bytes, CUstream stream, void** params) {
   return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params);
+}
+
+FAKE_API CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value) {
+  FAKE_ENTER();
+  Function* fn = find_function(f);
+  if (fn == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  switch (attrib) {
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+      if (value < 0 || static_cast<unsigned>(value) > kMaxSharedBytesOptIn) return CUDA_ERROR_INVALID_VALUE;
+      fn->max_dynamic_shared = static_cast<unsigned>(value);
+      return CUDA_SUCCESS;
+    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+      fn->non_portable_clusters = value != 0;
+      return CUDA_SUCCESS;
+    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+      return CUDA_SUCCESS;
+    default:
+      return CUDA_ERROR_INVALID_VALUE;
+  }
 }
 
 FAKE_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, CUfunction f, int block_size,

@@ -149,12 +149,14 @@ struct LaunchMask {
   uint32_t disable[4] = {};
 };
 CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                         unsigned shared_bytes, void** params, const LaunchMask& mask);
+                         unsigned shared_bytes, void** params, const LaunchMask& mask,
+                         const unsigned cluster[3] = nullptr);
 
 // ---- the launch callback and descriptors, the SM map (launch_callback.cpp)
 const void* launch_callback_table(const CUuuid* id);  // nullptr for another id
 void launch_config_init();
 unsigned fake_sm_count();
+unsigned fake_gpc_of_sm(unsigned sm);
 // Builds a launch descriptor and passes it through the subscribed callback, if any.
 LaunchMask fire_launch_callback();
 std::vector<unsigned> enabled_sms(const LaunchMask& mask);

@@ -16,6 +16,15 @@ TpcMap H100() {
   return m;
 }
 
+// The same with GPCs as the fake driver's default: bit / 9 below 72, the bits above in GPC 0,
+// so GPCs of 8, 8, 8, 8, 8, 8, 9 and 9 TPCs (16 or 18 SMs).
+TpcMap H100WithGpcs() {
+  TpcMap m = H100();
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (m.live.Test(b)) m.gpc_of_bit[b] = static_cast<uint8_t>(b < 72 ? b / 9 : 0);
+  return m;
+}
+
 TEST(TpcMap, TheH100MapChecksOut) {
   const TpcMap m = H100();
   EXPECT_EQ(m.live.Count(), 66u);
@@ -90,6 +99,69 @@ TEST(ChooseSlice, AskingPastTheGpuOrForNothingIsRefused) {
   EXPECT_NE(ChooseSlice(H100(), none, 133, true).error.find("133 SMs asked, the GPU has 132"), std::string::npos);
   EXPECT_NE(ChooseSlice(H100(), none, 0, true).error, "");
   EXPECT_EQ(ChooseSlice(H100(), none, 132, false).sms, 132u);
+}
+
+TEST(ChooseSlice, WithoutGpcsBitsGoInOrder) {
+  const TpcMap m = H100();
+  EXPECT_FALSE(m.HasGpcs());
+  EXPECT_EQ(m.GpcsOf(m.live), 0u);
+  const uint8_t none[kTpcBits] = {};
+  EXPECT_EQ(DescribeBits(ChooseSlice(m, none, 16, false, Placement::kSpread).mask), "0-3,9-12");
+}
+
+TEST(ChooseSlice, HalvesTakeWholeGpcs) {
+  const TpcMap m = H100WithGpcs();
+  ASSERT_TRUE(m.HasGpcs());
+  EXPECT_EQ(m.Gpcs().size(), 8u);
+  uint8_t holders[kTpcBits] = {};
+  // 66 SMs: four whole GPCs add up exactly (16 + 16 + 16 + 18), fewest GPCs among equals.
+  const SliceChoice a = ChooseSlice(m, holders, 66, false);
+  EXPECT_EQ(a.sms, 66u);
+  EXPECT_EQ(m.GpcsOf(a.mask), 4u);
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (a.mask.Test(b)) holders[b] = 1;
+  const SliceChoice b = ChooseSlice(m, holders, 66, false);
+  EXPECT_EQ(b.sms, 66u);
+  EXPECT_EQ(m.GpcsOf(b.mask), 4u);
+  EXPECT_FALSE((a.mask & b.mask).Any());
+  // Every GPC is wholly one tenant's.
+  for (const TpcMask& g : m.Gpcs()) EXPECT_TRUE((g & a.mask) == g || (g & b.mask) == g) << DescribeBits(g);
+}
+
+TEST(ChooseSlice, TheRemainderComesFromAGpcOthersAlreadyShare) {
+  const TpcMap m = H100WithGpcs();
+  uint8_t holders[kTpcBits] = {};
+  // 20 SMs: one whole GPC of 18 and one TPC more, from the smallest GPC that covers it.
+  const SliceChoice a = ChooseSlice(m, holders, 20, false);
+  EXPECT_EQ(a.sms, 20u);
+  EXPECT_EQ(m.GpcsOf(a.mask), 2u);
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (a.mask.Test(b)) holders[b] = 1;
+  // 14 SMs: no whole GPC fits under it; the GPC that a already broke into has 14 free.
+  const SliceChoice b = ChooseSlice(m, holders, 14, false);
+  EXPECT_EQ(b.sms, 14u);
+  EXPECT_EQ(m.GpcsOf(b.mask), 1u);
+  EXPECT_EQ(m.GpcsOf(a.mask | b.mask), 2u) << "b filled the GPC a had broken into";
+}
+
+TEST(ChooseSlice, SpreadTakesTheSameShareOfEveryGpc) {
+  const TpcMap m = H100WithGpcs();
+  const uint8_t none[kTpcBits] = {};
+  const SliceChoice s = ChooseSlice(m, none, 32, false, Placement::kSpread);
+  EXPECT_EQ(s.sms, 32u);
+  EXPECT_EQ(m.GpcsOf(s.mask), 8u);
+  for (const TpcMask& g : m.Gpcs()) EXPECT_EQ((g & s.mask).Count(), 2u) << DescribeBits(g);
+}
+
+TEST(ChooseSlice, GpcPlacementStillRefusesAndOverlapsAsBefore) {
+  const TpcMap m = H100WithGpcs();
+  uint8_t holders[kTpcBits] = {};
+  for (unsigned b = 0; b < 60; ++b) holders[b] = 1;
+  const SliceChoice refused = ChooseSlice(m, holders, 40, false);
+  EXPECT_FALSE(refused.error.empty());
+  const SliceChoice shared = ChooseSlice(m, holders, 40, true);
+  EXPECT_EQ(shared.sms, 40u);
+  EXPECT_TRUE(shared.overlaps);
 }
 
 TEST(TpcMask, SetAlgebra) {
