@@ -10,7 +10,8 @@
 #     proportional to the slice; cuBLAS bf16 matmul TFLOP/s is reported beside it;
 #  2. two tenants on disjoint halves (66 SMs each) without MPS: the cap (they time-slice);
 #  3. the same under the MPS daemon (private pipe/log dirs, stopped at exit): compute-bound keeps
-#     >= 97% of alone-on-half; matmuls >= 80% each of alone-on-half, >= 95% of the whole GPU in sum.
+#     >= 97% of alone-on-half; matmuls >= 80% each of alone-on-half, >= 95% of the whole GPU in sum
+#     with GPUSHARE_SM_PLACEMENT=gpc (the default), reported beside it for spread.
 # Prints one table last. Logs: $OUT/sm_partition (or /tmp/gpushare-out/sm_partition).
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
@@ -118,6 +119,8 @@ for S in 8 32 64; do
 done
 MAP_MS=$("$SMI" --json --ledger-dir "$GPUSHARE_LEDGER_DIR" 2>/dev/null | python3 -c "import json,sys; m=json.load(sys.stdin)['ledgers'][0]['sm_map']; print(f\"{m['map_ns']/1e6:.1f} ms, {m['live_bit_count']} bits, {m['granularity_sms']} SMs/bit\")" 2>/dev/null)
 row "TPC map (first process only)" "${MAP_MS:-?}" "cached in the ledger" INFO
+GPCS=$("$SMI" --json --ledger-dir "$GPUSHARE_LEDGER_DIR" 2>/dev/null | python3 -c "import json,sys; g=json.load(sys.stdin)['ledgers'][0]['sm_map']['gpcs']; print(f\"{len(g)} GPCs: {' ; '.join(g)}\")" 2>/dev/null)
+row "GPCs from cluster placement" "${GPCS:-?}" ">= 1 GPC" "$(judge "'${GPCS:-0}'.split()[0].isdigit() and int('${GPCS:-0}'.split()[0]) >= 1")"
 "$SMI" --ledger-dir "$GPUSHARE_LEDGER_DIR" >"$OUTD/smi_after_slices.txt" 2>&1
 
 # Two tenants on disjoint halves, concurrently; A and B wait for a common start time.
@@ -157,6 +160,47 @@ ka=$(val "$OUTD/nomps_a.out" kernels_per_s); kb=$(val "$OUTD/nomps_b.out" kernel
 row "no MPS pair: slices disjoint" "$(disjoint "$OUTD/nomps_smi.json")" "1" "$(judge "$(disjoint "$OUTD/nomps_smi.json")0 == 10")"
 row "no MPS pair fma a, b (of alone-on-half)" "$(calc "round(${ka:-0}/${K_HALF:-1},2)"), $(calc "round(${kb:-0}/${K_HALF:-1},2)")" "~0.5 each: time-sliced" INFO
 
+# Under MPS, two 66-SM tenants placed by GPUSHARE_SM_PLACEMENT=$1: each half's matmul alone (both
+# tenants hold their slices and measure one after the other, since halves may differ), then both
+# at once. $2 = GRADE judges the targets, INFO only reports.
+mps_mm_pair() {
+  local p=$1 st pa pb ta tb ha hb ra rb rs
+  local env_a=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$p" GPUSHARE_TENANT="${p}_a")
+  local env_b=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$p" GPUSHARE_TENANT="${p}_b")
+  st=$(now_plus 20)
+  run "mps_${p}_alone_a" 150 "${env_a[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
+  pa=$!
+  sleep 0.5
+  run "mps_${p}_alone_b" 150 "${env_b[@]}" -- python3 "$HERE/sm_torch.py" mm "$(calc "$st + 6")" 5 &
+  pb=$!
+  sleep 12
+  "$SMI" --json --ledger-dir "$GPUSHARE_LEDGER_DIR" >"$OUTD/mps_${p}_smi.json" 2>/dev/null
+  wait $pa $pb
+  ha=$(val "$OUTD/mps_${p}_alone_a.out" tflops); hb=$(val "$OUTD/mps_${p}_alone_b.out" tflops)
+  local gpcs
+  gpcs=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['ledgers'][0]['tenants']; print(' / '.join(str(x['sm_gpcs']) for x in sorted(t, key=lambda x: x['name']) if x['name'].startswith('$p')))" "$OUTD/mps_${p}_smi.json" 2>/dev/null)
+  row "MPS $p: GPCs of half a / b" "${gpcs:-?}" "reported" INFO
+  row "MPS $p: matmul half a / b alone" "${ha:-?} / ${hb:-?}" "baselines" INFO
+  st=$(now_plus 20)
+  run "mps_${p}_pair_a" 150 "${env_a[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
+  pa=$!
+  sleep 0.5
+  run "mps_${p}_pair_b" 150 "${env_b[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
+  pb=$!
+  wait $pa $pb
+  ta=$(val "$OUTD/mps_${p}_pair_a.out" tflops); tb=$(val "$OUTD/mps_${p}_pair_b.out" tflops)
+  ra=$(calc "round(${ta:-0}/${ha:-1},3)"); rb=$(calc "round(${tb:-0}/${hb:-1},3)")
+  rs=$(calc "round((${ta:-0}+${tb:-0})/${T_MWHOLE:-1},3)")
+  if [ "$2" = GRADE ]; then
+    row "MPS $p: pair matmul a (of half a alone)" "${ra:-?} (${ta:-?})" ">= 0.80" "$(judge "${ra:-0} >= 0.80")"
+    row "MPS $p: pair matmul b (of half b alone)" "${rb:-?} (${tb:-?})" ">= 0.80" "$(judge "${rb:-0} >= 0.80")"
+    row "MPS $p: pair matmul sum (of whole GPU)" "${rs:-?}" ">= 0.95" "$(judge "${rs:-0} >= 0.95")"
+  else
+    row "MPS $p: pair matmul a, b (of alone)" "${ra:-?}, ${rb:-?} (${ta:-?}, ${tb:-?})" "reported" INFO
+    row "MPS $p: pair matmul sum (of whole GPU)" "${rs:-?}" "reported" INFO
+  fi
+}
+
 echo "== MPS"
 export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps-pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps-log
 mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
@@ -179,30 +223,9 @@ if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
     st=$(now_plus 0)
     run mps_whole_mm 150 GPUSHARE_TENANT=whole -- python3 "$HERE/sm_torch.py" mm "$st" 4
     T_MWHOLE=$(val "$OUTD/mps_whole_mm.out" tflops)
-    # Each half's own alone figure: both tenants hold their slices, and measure one after the
-    # other (the halves differ: cluster GEMMs depend on how a slice's TPCs fall into GPCs).
-    st=$(now_plus 30)
-    run mps_alone_mm_a 150 GPUSHARE_SM=66 GPUSHARE_TENANT=half_a -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
-    pa=$!
-    sleep 0.5
-    run mps_alone_mm_b 150 GPUSHARE_SM=66 GPUSHARE_TENANT=half_b -- python3 "$HERE/sm_torch.py" mm "$(calc "$st + 6")" 5 &
-    pb=$!
-    wait $pa $pb
-    T_HA=$(val "$OUTD/mps_alone_mm_a.out" tflops); T_HB=$(val "$OUTD/mps_alone_mm_b.out" tflops)
-    row "MPS matmul whole / half a alone / half b alone" "${T_MWHOLE:-?} / ${T_HA:-?} / ${T_HB:-?}" "baselines" INFO
-    st=$(now_plus 30)
-    run mps_mm_a 150 GPUSHARE_SM=66 GPUSHARE_TENANT=half_a -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
-    pa=$!
-    sleep 0.5
-    run mps_mm_b 150 GPUSHARE_SM=66 GPUSHARE_TENANT=half_b -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
-    pb=$!
-    wait $pa $pb
-    ta=$(val "$OUTD/mps_mm_a.out" tflops); tb=$(val "$OUTD/mps_mm_b.out" tflops)
-    ra=$(calc "round(${ta:-0}/${T_HA:-1},3)"); rb=$(calc "round(${tb:-0}/${T_HB:-1},3)")
-    rs=$(calc "round((${ta:-0}+${tb:-0})/${T_MWHOLE:-1},3)")
-    row "MPS pair matmul a (of half a alone)" "${ra:-?} (${ta:-?})" ">= 0.80" "$(judge "${ra:-0} >= 0.80")"
-    row "MPS pair matmul b (of half b alone)" "${rb:-?} (${tb:-?})" ">= 0.80" "$(judge "${rb:-0} >= 0.80")"
-    row "MPS pair matmul sum (of whole GPU)" "${rs:-?}" ">= 0.95" "$(judge "${rs:-0} >= 0.95")"
+    row "MPS matmul whole GPU" "${T_MWHOLE:-?}" "baseline" INFO
+    mps_mm_pair gpc GRADE
+    mps_mm_pair spread INFO
   fi
   stop_mps
 else
