@@ -161,9 +161,14 @@ class SweepContext {
     if (rc == CUDA_SUCCESS)
       rc = r.cuFuncSetAttribute(cluster_fn_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                 static_cast<int>(cluster_smem_));
+    // Clusters of 16 are not portable; without them the smaller sizes still find the GPCs.
+    if (rc == CUDA_SUCCESS)
+      non_portable_ = r.cuFuncSetAttribute(cluster_fn_, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1) ==
+                      CUDA_SUCCESS;
     if (rc == CUDA_SUCCESS) rc = r.cuMemAlloc_v2(&cluster_out_, blocks * sizeof(uint32_t));
     return rc;
   }
+  bool non_portable() const { return non_portable_; }
 
   // The SM of each block of `blocks` in clusters of `cluster` (consecutive blocks).
   CUresult RunClusters(unsigned blocks, unsigned cluster, uint64_t seed, std::vector<uint32_t>* sms) {
@@ -202,15 +207,20 @@ class SweepContext {
   CUfunction cluster_fn_ = nullptr;
   CUdeviceptr cluster_out_ = 0;
   unsigned cluster_smem_ = 0;
+  bool non_portable_ = false;
   CUresult rc_ = CUDA_SUCCESS;
 };
 
 std::string DriverError(const char* what, CUresult rc) { return fmt::format("{} failed ({})", what, static_cast<int>(rc)); }
 
-constexpr unsigned kClusterSize = 8;  // the largest portable cluster
-constexpr int kMinClusterRuns = 6;
-constexpr int kMaxClusterRuns = 40;
-constexpr int kQuietRuns = 4;  // runs that joined no groups before the grouping counts as final
+// Cluster sizes, taken in turn: one size alone leaves SMs of some GPCs idle in every launch (a
+// GPC of 18 SMs holds two clusters of 8, and the hardware tends to pick the same SMs), and mixed
+// sizes overlap, which joins a GPC's groups. 16 only where non-portable clusters are allowed.
+constexpr unsigned kClusterSizes[] = {16, 8, 6, 4};
+constexpr unsigned kWaves = 4;  // clusters per launch: this many times what fits at once
+constexpr int kMinClusterRuns = 8;
+constexpr int kMaxClusterRuns = 48;
+constexpr int kQuietRuns = 8;  // runs that joined and reached nothing new before the grouping is final
 
 // Union-find over SM ids.
 class SmGroups {
@@ -244,9 +254,8 @@ class SmGroups {
 // without clusters or when some SM never ran a cluster block.
 bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmSet* bit_sms,
                  TpcMap* map, std::string* why) {
-  const unsigned clusters = std::max(1u, static_cast<unsigned>(all.count()) / kClusterSize) * 4;
-  const unsigned blocks = clusters * kClusterSize;
-  if (CUresult rc = ctx.PrepareClusters(device, blocks); rc != CUDA_SUCCESS) {
+  const unsigned most_blocks = static_cast<unsigned>(all.count()) * kWaves + 16;
+  if (CUresult rc = ctx.PrepareClusters(device, most_blocks); rc != CUDA_SUCCESS) {
     *why = DriverError("setting up the cluster kernel", rc);
     return false;
   }
@@ -263,23 +272,30 @@ bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmS
   std::vector<uint32_t> sms;
   int quiet = 0;
   for (int run = 0; run < kMaxClusterRuns && (run < kMinClusterRuns || quiet < kQuietRuns); ++run) {
-    if (CUresult rc = ctx.RunClusters(blocks, kClusterSize, static_cast<uint64_t>(run) + 1, &sms); rc != CUDA_SUCCESS) {
-      *why = DriverError("the cluster kernel", rc);
+    const unsigned size = kClusterSizes[static_cast<unsigned>(run) % std::size(kClusterSizes)];
+    if (size > 8 && !ctx.non_portable()) continue;
+    const unsigned blocks = std::max(1u, static_cast<unsigned>(all.count()) / size) * kWaves * size;
+    if (CUresult rc = ctx.RunClusters(blocks, size, static_cast<uint64_t>(run) + 1, &sms); rc != CUDA_SUCCESS) {
+      *why = fmt::format("the cluster kernel (clusters of {}) failed ({})", size, static_cast<int>(rc));
       return false;
     }
-    bool joined = false;
+    bool news = false;
     for (unsigned i = 0; i < blocks; ++i) {
       if (sms[i] >= all.size() || !all.test(sms[i])) {
         *why = fmt::format("a cluster block reported SM {}, which the map does not hold", sms[i]);
         return false;
       }
+      news = !touched.test(sms[i]) || news;
       touched.set(sms[i]);
-      if (i % kClusterSize != 0) joined = groups.Join(sms[i - i % kClusterSize], sms[i]) || joined;
+      if (i % size != 0) news = groups.Join(sms[i - i % size], sms[i]) || news;
     }
-    quiet = joined ? 0 : quiet + 1;
+    quiet = news ? 0 : quiet + 1;
   }
   if (touched != all) {
-    *why = fmt::format("cluster blocks reached {} of {} SMs", touched.count(), all.count());
+    std::string missed;
+    for (unsigned sm = 0; sm < all.size(); ++sm)
+      if (all.test(sm) && !touched.test(sm)) missed += (missed.empty() ? "" : ",") + std::to_string(sm);
+    *why = fmt::format("cluster blocks reached {} of {} SMs; never SMs {}", touched.count(), all.count(), missed);
     return false;
   }
   uint8_t gpc_of_root[kSmidBitmapWords * 32];

@@ -178,8 +178,8 @@ mps_mm_pair() {
   wait $pa $pb
   ha=$(val "$OUTD/mps_${p}_alone_a.out" tflops); hb=$(val "$OUTD/mps_${p}_alone_b.out" tflops)
   local gpcs
-  gpcs=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['ledgers'][0]['tenants']; print(' / '.join(str(x['sm_gpcs']) for x in sorted(t, key=lambda x: x['name']) if x['name'].startswith('$p')))" "$OUTD/mps_${p}_smi.json" 2>/dev/null)
-  row "MPS $p: GPCs of half a / b" "${gpcs:-?}" "reported" INFO
+  gpcs=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['ledgers'][0]['tenants']; print(' / '.join(f\"{x['sm_gpcs']} GPCs, bits {x['sm_bits']}\" for x in sorted(t, key=lambda x: x['name']) if x['name'].startswith('$p')))" "$OUTD/mps_${p}_smi.json" 2>/dev/null)
+  row "MPS $p: half a / b" "${gpcs:-?}" "reported" INFO
   row "MPS $p: matmul half a / b alone" "${ha:-?} / ${hb:-?}" "baselines" INFO
   st=$(now_plus 20)
   run "mps_${p}_pair_a" 150 "${env_a[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
@@ -199,6 +199,16 @@ mps_mm_pair() {
     row "MPS $p: pair matmul a, b (of alone)" "${ra:-?}, ${rb:-?} (${ta:-?}, ${tb:-?})" "reported" INFO
     row "MPS $p: pair matmul sum (of whole GPU)" "${rs:-?}" "reported" INFO
   fi
+  # Again with b's process started first: does an asymmetry follow the slice or the start order?
+  st=$(now_plus 20)
+  run "mps_${p}_pair2_b" 150 "${env_b[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
+  pb=$!
+  sleep 0.5
+  run "mps_${p}_pair2_a" 150 "${env_a[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
+  pa=$!
+  wait $pa $pb
+  ta=$(val "$OUTD/mps_${p}_pair2_a.out" tflops); tb=$(val "$OUTD/mps_${p}_pair2_b.out" tflops)
+  row "MPS $p: pair again, b first: a, b" "${ta:-?}, ${tb:-?} (sum $(calc "round((${ta:-0}+${tb:-0})/${T_MWHOLE:-1},3)"))" "reported" INFO
 }
 
 echo "== MPS"
@@ -235,3 +245,5 @@ fi
 "$SMI" --ledger-dir "$GPUSHARE_LEDGER_DIR" >"$OUTD/smi_end.txt" 2>&1
 head -8 "$OUTD/smi_after_slices.txt"
 print_table
+# One archive instead of many files (the device tool returns a limited number of files).
+if [ -n "${OUT:-}" ]; then tar -czf "$OUT/sm_partition_logs.tgz" -C "$OUTD" . && rm -rf "$OUTD"; fi
