@@ -100,15 +100,22 @@ unsigned TpcMap::GpcsOf(const TpcMask& mask) const {
   if (!HasGpcs()) return 0;
   std::bitset<256> seen;
   for (unsigned b = 0; b < kTpcBits; ++b)
-    if (mask.Test(b) && live.Test(b)) seen.set(gpc_of_bit[b]);
+    if (mask.Test(b) && live.Test(b) && gpc_of_bit[b] != kGpcUnclustered) seen.set(gpc_of_bit[b]);
   return static_cast<unsigned>(seen.count());
+}
+
+TpcMask TpcMap::Unclustered() const {
+  TpcMask m;
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (live.Test(b) && gpc_of_bit[b] == kGpcUnclustered) m.Set(b);
+  return m;
 }
 
 std::vector<TpcMask> TpcMap::Gpcs() const {
   std::vector<TpcMask> gpcs;
   if (!HasGpcs()) return gpcs;
   for (unsigned b = 0; b < kTpcBits; ++b) {
-    if (!live.Test(b)) continue;
+    if (!live.Test(b) || gpc_of_bit[b] == kGpcUnclustered) continue;
     if (gpc_of_bit[b] >= gpcs.size()) gpcs.resize(gpc_of_bit[b] + 1u);
     gpcs[gpc_of_bit[b]].Set(b);
   }
@@ -136,8 +143,22 @@ unsigned FreeBitOrder(const TpcMap& map, const uint8_t holders[kTpcBits], uint32
   }
   static constexpr unsigned kGpcs = 256;
   auto gpcs = std::make_unique<GpcBits[]>(kGpcs);
+  // Unclustered TPCs first, in proportion to the ask (rounded to nearest); the GPCs then cover the rest.
+  const TpcMask unclustered = map.Unclustered();
+  if (placement == Placement::kGpc && unclustered.Any()) {
+    const uint64_t share = (uint64_t{asked_sms} * map.SmsOf(unclustered) + map.sm_count / 2) / map.sm_count;
+    uint64_t sms = 0;
+    for (unsigned b = 0; b < kTpcBits && sms < share; ++b) {
+      if (!unclustered.Test(b) || holders[b] != 0) continue;
+      order[n++] = b;
+      sms += map.sms_per_bit[b];
+    }
+    asked_sms = sms < asked_sms ? asked_sms - static_cast<uint32_t>(sms) : 0;
+  }
+  const unsigned ahead = n;
   for (unsigned b = 0; b < kTpcBits; ++b) {
     if (!map.live.Test(b)) continue;
+    if (placement == Placement::kGpc && unclustered.Test(b)) continue;
     GpcBits& g = gpcs[map.gpc_of_bit[b]];
     if (holders[b] != 0) {
       g.whole = false;
@@ -218,6 +239,11 @@ unsigned FreeBitOrder(const TpcMap& map, const uint8_t holders[kTpcBits], uint32
   for (const bool whole_pass : {false, true})
     for (unsigned k = id_count; k-- > 0;)
       if (!used[ids[k]] && gpcs[ids[k]].whole == whole_pass) take(ids[k]);
+  // Unclustered TPCs beyond the proportional part come last.
+  for (unsigned b = 0; b < kTpcBits; ++b) {
+    if (!unclustered.Test(b) || holders[b] != 0) continue;
+    if (std::find(order, order + ahead, b) == order + ahead) order[n++] = b;
+  }
   return n;
 }
 

@@ -18,6 +18,9 @@ namespace gpushare::sm {
 
 inline constexpr unsigned kTpcBits = GS_SM_TPC_BITS;
 inline constexpr uint8_t kGpcUnknown = GS_SM_GPC_UNKNOWN;
+// TPCs that never run blocks of a cluster (on the H100, the 4 TPCs behind bits 75, 78, 81, 83):
+// their GPC cannot be told, and cluster kernels (cuBLAS's GEMMs) cannot use them.
+inline constexpr uint8_t kGpcUnclustered = GS_SM_GPC_UNCLUSTERED;
 
 // A set of mask bits (bit b lives in word b / 32, as in the launch descriptor).
 struct TpcMask {
@@ -56,8 +59,10 @@ struct TpcMap {
   bool HasGpcs() const;
   // Distinct GPCs among the live bits of `mask` (0 when GPCs are unknown).
   unsigned GpcsOf(const TpcMask& mask) const;
+  // The live bits whose TPC never ran a cluster.
+  TpcMask Unclustered() const;
 
-  // The live bits of each GPC, by GPC number (empty when GPCs are unknown).
+  // The live bits of each GPC, by GPC number (empty when GPCs are unknown; without Unclustered()).
   std::vector<TpcMask> Gpcs() const;
 
   TpcMap() { std::fill(std::begin(gpc_of_bit), std::end(gpc_of_bit), kGpcUnknown); }
@@ -85,7 +90,8 @@ struct SliceChoice {
 enum class Placement {
   // Whole free GPCs whose SMs add up as closely as possible to the ask without passing it, the
   // rest from one GPC, preferring one other tenants already hold part of: slices share as few
-  // GPCs (their crossbar ports and L1.5/cluster resources) as possible.
+  // GPCs (their crossbar ports and L1.5/cluster resources) as possible. Unclustered TPCs are
+  // shared out in proportion to the ask, so no slice gets more than its part of them.
   kGpc,
   // The same share of every GPC: round robin over GPCs.
   kSpread,

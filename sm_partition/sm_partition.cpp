@@ -36,9 +36,10 @@ bool MapOf(CUdevice device, quota::LedgerSession& ledger, TpcMap* map, std::stri
   if (!MeasureTpcMap(device, map, why)) return false;
   const auto took = std::chrono::steady_clock::now() - start;
   ledger.PublishTpcMap(map, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()));
-  GS_LOG_INFO("gpushare: mapped the TPC mask of device {} in {:.1f} ms: {} SMs on {} live bits ({})",
-              device, std::chrono::duration<double, std::milli>(took).count(), map->sm_count,
-              map->live.Count(), DescribeBits(map->live));
+  GS_LOG_INFO("gpushare: mapped the TPC mask of device {} in {:.1f} ms: {} SMs on {} live bits ({}); {} GPCs; "
+              "no clusters on bits {}", device, std::chrono::duration<double, std::milli>(took).count(),
+              map->sm_count, map->live.Count(), DescribeBits(map->live), map->Gpcs().size(),
+              DescribeBits(map->Unclustered()));
   return true;
 }
 

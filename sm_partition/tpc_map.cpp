@@ -250,8 +250,8 @@ class SmGroups {
 
 // The GPC of each live bit. The hardware places all blocks of a thread block cluster in one GPC,
 // so SMs that ever ran blocks of one cluster share a GPC, and so do a TPC's SMs; cluster
-// launches are repeated until a few in a row join nothing new. False (GPCs stay unknown) on GPUs
-// without clusters or when some SM never ran a cluster block.
+// launches are repeated until several in a row join nothing new. TPCs that never ran a cluster
+// block are marked unclustered. False (GPCs stay unknown) on GPUs without clusters.
 bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmSet* bit_sms,
                  TpcMap* map, std::string* why) {
   const unsigned most_blocks = static_cast<unsigned>(all.count()) * kWaves + 16;
@@ -291,11 +291,8 @@ bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmS
     }
     quiet = news ? 0 : quiet + 1;
   }
-  if (touched != all) {
-    std::string missed;
-    for (unsigned sm = 0; sm < all.size(); ++sm)
-      if (all.test(sm) && !touched.test(sm)) missed += (missed.empty() ? "" : ",") + std::to_string(sm);
-    *why = fmt::format("cluster blocks reached {} of {} SMs; never SMs {}", touched.count(), all.count(), missed);
+  if (!touched.any()) {
+    *why = "no cluster block ran";
     return false;
   }
   uint8_t gpc_of_root[kSmidBitmapWords * 32];
@@ -303,10 +300,21 @@ bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmS
   unsigned gpcs = 0;
   for (unsigned b = 0; b < kTpcBits; ++b) {
     if (!map->live.Test(b)) continue;
+    // A TPC whose SMs never ran a cluster block: its GPC cannot be told (clusters skip it).
+    if (!(bit_sms[b] & touched).any()) {
+      map->gpc_of_bit[b] = kGpcUnclustered;
+      continue;
+    }
     unsigned sm = 0;
     while (!bit_sms[b].test(sm)) ++sm;
     const unsigned root = groups.Find(sm);
-    if (gpc_of_root[root] == kGpcUnknown) gpc_of_root[root] = static_cast<uint8_t>(gpcs++);
+    if (gpc_of_root[root] == kGpcUnknown) {
+      if (gpcs >= kGpcUnclustered) {
+        *why = "more groups than GPC numbers";
+        return false;
+      }
+      gpc_of_root[root] = static_cast<uint8_t>(gpcs++);
+    }
     map->gpc_of_bit[b] = gpc_of_root[root];
   }
   return true;

@@ -126,7 +126,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
     sm_map = {{"sm_count", s.sm_map.sm_count}, {"live_bits", gpushare::sm::DescribeBits(s.sm_map.live)},
               {"live_bit_count", s.sm_map.live.Count()}, {"granularity_sms", s.sm_map.Granularity()},
               {"qmd_version", s.sm_map.qmd_version}, {"driver_version", s.sm_map.driver_version},
-              {"map_ns", s.sm_map_ns}, {"gpcs", gpcs}};
+              {"map_ns", s.sm_map_ns}, {"gpcs", gpcs},
+              {"unclustered_bits", gpushare::sm::DescribeBits(s.sm_map.Unclustered())}};
   return {{"path", s.path}, {"uuid", s.uuid}, {"abi_version", s.abi_version}, {"sm_map", sm_map},
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
@@ -165,7 +166,9 @@ void PrintText(const LedgerSnapshot& s) {
   if (s.sm_map_ready)
     std::cout << "  SMs " << s.sm_map.sm_count << " on " << s.sm_map.live.Count()
               << " live TPC mask bits; slices round up to " << s.sm_map.Granularity()
-              << " SMs (one TPC); " << (s.sm_map.HasGpcs() ? std::to_string(s.sm_map.Gpcs().size()) + " GPCs" : "GPCs unknown")
+              << " SMs (one TPC); " << (s.sm_map.HasGpcs() ? std::to_string(s.sm_map.Gpcs().size()) + " GPCs" +
+                  (s.sm_map.Unclustered().Any() ? " (TPC bits " + gpushare::sm::DescribeBits(s.sm_map.Unclustered()) + " run no clusters)" : "")
+                                     : "GPCs unknown")
               << "; mapped in " << s.sm_map_ns / 1000000 << " ms\n";
   if (s.tenants.empty()) {
     std::cout << "  no tenants\n\n";

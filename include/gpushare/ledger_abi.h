@@ -94,6 +94,7 @@
 #define GS_SM_MAP_READY 1u  /* sm_count .. sm_per_bit hold a validated map */
 #define GS_SM_TPC_BITS 128u /* bits of the launch descriptor's TPC-disable mask */
 #define GS_SM_GPC_UNKNOWN 0xFFu /* sm_gpc_of_bit: not measured */
+#define GS_SM_GPC_UNCLUSTERED 0xFEu /* sm_gpc_of_bit: its TPC never ran a thread block cluster */
 /* GsLedgerTenant.sm_asked_kind */
 #define GS_SM_ASK_NONE 0u    /* no slice: every SM */
 #define GS_SM_ASK_COUNT 1u   /* sm_asked SMs */

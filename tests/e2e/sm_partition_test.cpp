@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -70,9 +72,9 @@ TEST(SmPartition, TheFirstProcessMapsTheGpuAndLaterOnesReadTheLedger) {
   EXPECT_GE(first.Int("launches_at_start"), 129 + 8);
   EXPECT_LE(first.Int("launches_at_start"), 129 + 48);
   const auto map = Smi()["ledgers"][0]["sm_map"];
-  EXPECT_EQ(map["gpcs"], nlohmann::json({"0-3,75,78,81,83", "9-16", "18-25", "27-34", "36-43", "45-52",
-                                         "54-62", "63-71"}))
+  EXPECT_EQ(map["gpcs"], nlohmann::json({"0-3", "9-16", "18-25", "27-34", "36-43", "45-52", "54-62", "63-71"}))
       << "the fake's default GPCs, found from cluster placements";
+  EXPECT_EQ(map["unclustered_bits"], "75,78,81,83") << "TPCs that never ran a cluster block";
   const auto second = RunClient(Env("b", "8"));
   ASSERT_EQ(second.Int("init_rc"), 0) << second.err;
   EXPECT_EQ(second.Int("launches_at_start"), 0) << "the map came from the ledger";
@@ -107,17 +109,36 @@ TEST(SmPartition, CoTenantsGetDisjointSlices) {
   e2e::KillProgram(b);
 }
 
-TEST(SmPartition, HalvesAreWholeGpcsOrSpreadAcrossThem) {
+std::set<unsigned> BitsOf(const std::string& ranges) {
+  std::set<unsigned> bits;
+  std::stringstream in(ranges);
+  for (std::string part; std::getline(in, part, ',');) {
+    if (part == "-") continue;
+    const size_t dash = part.find('-');
+    const unsigned lo = std::stoul(part.substr(0, dash));
+    const unsigned hi = dash == std::string::npos ? lo : std::stoul(part.substr(dash + 1));
+    for (unsigned b = lo; b <= hi; ++b) bits.insert(b);
+  }
+  return bits;
+}
+
+TEST(SmPartition, HalvesTakeWholeGpcsAndShareTheUnclusteredTpcs) {
+  // The fake's default: GPCs of 8, 16 (five) and 18 (two) SMs, and 4 TPCs that run no clusters.
   auto a = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("a", "66"));
   ASSERT_EQ(e2e::WaitForValue(a, "holding"), 1);
   auto b = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("b", "66"));
   ASSERT_EQ(e2e::WaitForValue(b, "holding"), 1);
   auto tenants = Smi()["ledgers"][0]["tenants"];
   ASSERT_EQ(tenants.size(), 2u);
+  int gpcs = 0;
   for (const auto& t : tenants) {
     EXPECT_EQ(t["sm_granted"], 66) << t.dump();
-    EXPECT_EQ(t["sm_gpcs"], 4) << t.dump();
+    gpcs += t["sm_gpcs"].get<int>();
+    std::set<unsigned> unclustered;
+    for (unsigned bit : BitsOf(t["sm_bits"])) if (bit == 75 || bit == 78 || bit == 81 || bit == 83) unclustered.insert(bit);
+    EXPECT_EQ(unclustered.size(), 2u) << "half of the unclustered TPCs each: " << t.dump();
   }
+  EXPECT_LE(gpcs, 9) << "8 GPCs, at most one of them split between the two";
   e2e::KillProgram(a);
   e2e::KillProgram(b);
   auto c = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("c", "66", {"GPUSHARE_SM_PLACEMENT=spread"}));
@@ -132,12 +153,13 @@ TEST(SmPartition, HalvesAreWholeGpcsOrSpreadAcrossThem) {
 }
 
 TEST(SmPartition, GpcsThatCannotBeMeasuredLeaveSlicesInBitOrder) {
-  // GPC 0 has 2 SMs: no cluster (4 to 16 blocks) ever runs there, so its SMs are never placed.
-  const auto r = RunClient(Env("a", "8", {"GPUSHARE_FAKE_TPC_BITS=0-15", "GPUSHARE_FAKE_GPCS=0/1-15",
+  // Every GPC is one TPC (2 SMs): no cluster (4 to 16 blocks) fits anywhere.
+  const auto r = RunClient(Env("a", "8", {"GPUSHARE_FAKE_TPC_BITS=0-15", "GPUSHARE_FAKE_UNCLUSTERED_BITS=",
+                                          "GPUSHARE_FAKE_GPCS=0/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15",
                                           "GPUSHARE_LOG_LEVEL=info"}));
   ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
   EXPECT_EQ(r.Int("first_sms"), 8);
-  EXPECT_NE(r.err.find("GPCs of device 0 are unknown (cluster blocks reached 30 of 32 SMs; never SMs 0,16)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("GPCs of device 0 are unknown (the cluster kernel (clusters of 16) failed"), std::string::npos) << r.err;
   const auto ledger = Smi()["ledgers"][0];
   EXPECT_EQ(ledger["sm_map"]["gpcs"], nlohmann::json::array());
   EXPECT_EQ(ledger["tenants"][0]["sm_bits"], "0-3");

@@ -13,6 +13,8 @@
  *   GPUSHARE_FAKE_PROFILER=1    the launch-callback slot is taken (as by CUPTI)
  *   GPUSHARE_FAKE_GPCS          each GPC's mask bits, GPCs separated by '/' ("0-7/8-15");
  *                               default: bit / 9 below 72, GPC 0 above
+ *   GPUSHARE_FAKE_UNCLUSTERED_BITS  bits whose TPCs never run cluster blocks (default
+ *                               "75,78,81,83", as on the H100; "" for none)
  *
  * Launch callback (launch_callback.cpp): cuGetExportTable with the callback table's id
  * (sm_partition/launch_descriptor.h) subscribes one callback, fired with a fresh descriptor at
@@ -50,7 +52,7 @@ struct fakecuda_launch {
   void** params; /* cuLaunchKernel's kernelParams: params[i] points at argument i */
   const unsigned* sm_ids; /* the SMs this launch runs on (what %smid would show): those its */
   unsigned sm_count;      /* descriptor's TPC mask leaves enabled */
-  const unsigned* sm_gpcs; /* the GPC of each of sm_ids */
+  const unsigned* sm_gpcs; /* the GPC of each of sm_ids (0xFE: never runs cluster blocks) */
   unsigned cluster[3];    /* thread block cluster dimensions (1, 1, 1 without clusters) */
 };
 

@@ -11,8 +11,9 @@
 // SM ids). GPUSHARE_FAKE_QMD_VERSION sets the version byte (default 0x40);
 // GPUSHARE_FAKE_PROFILER=1 takes the callback slot before anyone else (as CUPTI would).
 // GPCs: GPUSHARE_FAKE_GPCS lists each GPC's bits, GPCs separated by '/' ("0-7/8-15"); bits it
-// leaves out, and all bits without it, are in GPC b / 9 below 72 and GPC 0 above (the default
-// H100 layout then has GPCs of 8, 8, 8, 8, 8, 8, 9 and 9 TPCs).
+// leaves out, and all bits without it, are in GPC b / 9 below 72 and GPC 0 above.
+// GPUSHARE_FAKE_UNCLUSTERED_BITS (default "75,78,81,83", as measured on the H100; "" for none):
+// TPCs that never run blocks of a thread block cluster (their SMs report GPC kUnclustered).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -114,6 +115,14 @@ void configure() {
       start = slash + 1;
     }
   }
+  const char* unclustered = std::getenv("GPUSHARE_FAKE_UNCLUSTERED_BITS");
+  std::vector<unsigned> no_clusters;
+  if (unclustered == nullptr) {
+    no_clusters = {75, 78, 81, 83};
+  } else if (*unclustered != '\0' && !parse_bits(unclustered, &no_clusters)) {
+    std::fprintf(stderr, "fake libcuda: bad GPUSHARE_FAKE_UNCLUSTERED_BITS '%s'\n", unclustered);
+  }
+  for (unsigned b : no_clusters) gpc_of_bit[b] = kUnclustered;
   s.gpc_of_sm.assign(2 * n, 0);
   for (unsigned k = 0; k < n; ++k)
     for (unsigned sm : s.sms[k]) s.gpc_of_sm[sm] = gpc_of_bit[s.live_bits[k]];

@@ -45,7 +45,8 @@ void smid_cluster_kernel(const fakecuda_launch* l) {
   const uint64_t seed = *static_cast<uint64_t*>(l->params[1]);
   const unsigned size = l->cluster[0] * l->cluster[1] * l->cluster[2];
   std::map<unsigned, std::vector<unsigned>> by_gpc;
-  for (unsigned i = 0; i < l->sm_count; ++i) by_gpc[l->sm_gpcs[i]].push_back(l->sm_ids[i]);
+  for (unsigned i = 0; i < l->sm_count; ++i)
+    if (l->sm_gpcs[i] != kUnclustered) by_gpc[l->sm_gpcs[i]].push_back(l->sm_ids[i]);
   std::vector<const std::vector<unsigned>*> fits;
   for (const auto& [gpc, sms] : by_gpc)
     if (sms.size() >= size) fits.push_back(&sms);
@@ -170,7 +171,7 @@ CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned bl
   unsigned widest = 0;
   for (size_t i = 0; i < sms.size(); ++i) {
     gpcs[i] = fake_gpc_of_sm(sms[i]);
-    widest = std::max(widest, ++per_gpc[gpcs[i]]);
+    if (gpcs[i] != kUnclustered) widest = std::max(widest, ++per_gpc[gpcs[i]]);
   }
   fakecuda_launch l{};
   l.sm_ids = sms.data();
@@ -181,7 +182,7 @@ CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned bl
     l.block[i] = block[i];
     l.cluster[i] = cluster != nullptr ? cluster[i] : 1;
   }
-  if (l.cluster[0] * l.cluster[1] * l.cluster[2] > widest) {
+  if (cluster != nullptr && l.cluster[0] * l.cluster[1] * l.cluster[2] > widest) {
     std::fprintf(stderr, "fake libcuda: no GPC has SMs enough for a cluster of this launch: a GPU would hang\n");
     return CUDA_ERROR_LAUNCH_TIMEOUT;
   }

@@ -156,6 +156,8 @@ CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned bl
 const void* launch_callback_table(const CUuuid* id);  // nullptr for another id
 void launch_config_init();
 unsigned fake_sm_count();
+// The GPC of an SM; kUnclustered for SMs that never run blocks of a cluster.
+inline constexpr unsigned kUnclustered = 0xFE;
 unsigned fake_gpc_of_sm(unsigned sm);
 // Builds a launch descriptor and passes it through the subscribed callback, if any.
 LaunchMask fire_launch_callback();

@@ -11,7 +11,8 @@
 #  2. two tenants on disjoint halves (66 SMs each) without MPS: the cap (they time-slice);
 #  3. the same under the MPS daemon (private pipe/log dirs, stopped at exit): compute-bound keeps
 #     >= 97% of alone-on-half; matmuls >= 80% each of alone-on-half, >= 95% of the whole GPU in sum
-#     with GPUSHARE_SM_PLACEMENT=gpc (the default), reported beside it for spread.
+#     with GPUSHARE_SM_PLACEMENT=gpc (the default); GS_SM_COMPARE=1 adds spread and reruns each
+#     pair with the other start order.
 # Prints one table last. Logs: $OUT/sm_partition (or /tmp/gpushare-out/sm_partition).
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
@@ -199,7 +200,9 @@ mps_mm_pair() {
     row "MPS $p: pair matmul a, b (of alone)" "${ra:-?}, ${rb:-?} (${ta:-?}, ${tb:-?})" "reported" INFO
     row "MPS $p: pair matmul sum (of whole GPU)" "${rs:-?}" "reported" INFO
   fi
-  # Again with b's process started first: does an asymmetry follow the slice or the start order?
+  # Again with b's process started first (it then holds a's former slice): does an asymmetry
+  # follow the slice or the start order?
+  [ "${GS_SM_COMPARE:-0}" = 1 ] || return 0
   st=$(now_plus 20)
   run "mps_${p}_pair2_b" 150 "${env_b[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
   pb=$!
@@ -235,7 +238,7 @@ if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
     T_MWHOLE=$(val "$OUTD/mps_whole_mm.out" tflops)
     row "MPS matmul whole GPU" "${T_MWHOLE:-?}" "baseline" INFO
     mps_mm_pair gpc GRADE
-    mps_mm_pair spread INFO
+    [ "${GS_SM_COMPARE:-0}" = 1 ] && mps_mm_pair spread INFO
   fi
   stop_mps
 else

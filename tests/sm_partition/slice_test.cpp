@@ -144,6 +144,26 @@ TEST(ChooseSlice, TheRemainderComesFromAGpcOthersAlreadyShare) {
   EXPECT_EQ(m.GpcsOf(a.mask | b.mask), 2u) << "b filled the GPC a had broken into";
 }
 
+TEST(ChooseSlice, UnclusteredTpcsAreSharedOutInProportion) {
+  TpcMap m = H100WithGpcs();
+  for (unsigned b : {75u, 78u, 81u, 83u}) m.gpc_of_bit[b] = kGpcUnclustered;
+  EXPECT_EQ(DescribeBits(m.Unclustered()), "75,78,81,83");
+  EXPECT_EQ(m.Gpcs().size(), 8u);
+  uint8_t holders[kTpcBits] = {};
+  const SliceChoice a = ChooseSlice(m, holders, 66, false);
+  EXPECT_EQ(a.sms, 66u);
+  EXPECT_EQ((a.mask & m.Unclustered()).Count(), 2u);
+  for (unsigned b = 0; b < kTpcBits; ++b)
+    if (a.mask.Test(b)) holders[b] = 1;
+  const SliceChoice b = ChooseSlice(m, holders, 66, false);
+  EXPECT_EQ(b.sms, 66u);
+  EXPECT_EQ((b.mask & m.Unclustered()).Count(), 2u);
+  // A small slice gets none (8 SMs of 132: 0.48 unclustered SMs rounds to 0), unless nothing else is free.
+  const uint8_t none[kTpcBits] = {};
+  EXPECT_FALSE((ChooseSlice(m, none, 8, false).mask & m.Unclustered()).Any());
+  EXPECT_EQ(ChooseSlice(m, none, 132, false).sms, 132u);
+}
+
 TEST(ChooseSlice, SpreadTakesTheSameShareOfEveryGpc) {
   const TpcMap m = H100WithGpcs();
   const uint8_t none[kTpcBits] = {};
