@@ -37,7 +37,7 @@ void Gate::StartKeeper() { keeper_ = std::thread([this] { Keep(); }); }
 void Gate::EnterSlow() {
   const int saved_errno = errno;
   in_gate_.fetch_sub(1, std::memory_order_seq_cst);
-  const uint64_t start = MonotonicNs();
+  uint64_t start = MonotonicNs();
   bool wanting = false;
   uint64_t last_arbitration = 0;
   for (;;) {
@@ -45,13 +45,24 @@ void Gate::EnterSlow() {
     const uint64_t now = MonotonicNs();
     const uint64_t strict_until = strict_until_ns_.load(std::memory_order_acquire);
     if (now < strict_until) {  // GPUSHARE_COMPUTE_STRICT: sitting out the rest of the period
+      if (wanting) {  // not a candidate meanwhile
+        turn_->EndWant(now - start);
+        wanting = false;
+        start = strict_until;  // the pause is the tenant's own cap, not throttling by others
+      }
       const uint64_t ns = strict_until - now;
       timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
       nanosleep(&ts, nullptr);
       continue;
     }
     in_gate_.fetch_add(1, std::memory_order_seq_cst);
-    if (turn_->Held() && !closing_.load(std::memory_order_seq_cst)) break;
+    if (turn_->Held() && !closing_.load(std::memory_order_seq_cst)) {
+      // The turn's GPU time starts at its first launch, not at the grant: the futex wake-up
+      // between the two is nobody's GPU time.
+      uint64_t unset = 0;
+      turn_started_ns_.compare_exchange_strong(unset, MonotonicNs(), std::memory_order_acq_rel);
+      break;
+    }
     in_gate_.fetch_sub(1, std::memory_order_seq_cst);
     if (!wanting) {
       turn_->BeginWant(now);
@@ -74,8 +85,10 @@ void Gate::HandOver(uint64_t drained_ns, bool preempted) {
   while (in_gate_.load(std::memory_order_seq_cst) != 0) usleep(kDrainPollUs);
   while (!tracker_->Drained()) usleep(kDrainPollUs);
   const uint64_t end = drained_ns != 0 ? drained_ns : MonotonicNs();
-  const uint64_t pause = turn_->Release(end, preempted);
-  if (pause != 0) strict_until_ns_.store(end + pause, std::memory_order_release);
+  const uint64_t started = turn_started_ns_.exchange(0, std::memory_order_acq_rel);
+  const uint64_t pause = turn_->Release(end, started, preempted);
+  // A turn without a launch (granted while the tenant sat out) is no reason to sit out longer.
+  if (pause != 0 && started != 0) strict_until_ns_.store(end + pause, std::memory_order_release);
   closing_.store(false, std::memory_order_seq_cst);
 }
 
@@ -99,7 +112,9 @@ void Gate::Keep() {
     if (launched || !tracker_->Drained()) last_busy = now;
     bool others = false;
     const YieldVerdict verdict = turn_->Check(now, &others);
-    if (verdict != YieldVerdict::kKeep) {
+    // GPUSHARE_COMPUTE_STRICT: even alone, a turn lasts one quantum, then the tenant sits out.
+    const bool strict_over = turn_->strict() && now - turn_->grant_ns() >= config_.turn.quantum_ns;
+    if (verdict != YieldVerdict::kKeep || strict_over) {
       HandOver(0, verdict == YieldVerdict::kPreempt);
       continue;
     }

@@ -70,6 +70,7 @@ class Gate {
   alignas(64) std::atomic<uint32_t> in_gate_{0};
   std::atomic<bool> closing_{false};
   std::atomic<uint64_t> strict_until_ns_{0};
+  std::atomic<uint64_t> turn_started_ns_{0};  // the current turn's first launch
   std::atomic<bool> stop_{false};
   std::thread keeper_;
 };

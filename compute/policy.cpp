@@ -10,7 +10,7 @@ uint64_t VirtualNs(uint64_t ns, uint32_t share_bp) {
 }
 
 uint64_t LiftedVtime(uint64_t vtime, uint64_t vfloor, uint64_t quantum_ns, uint32_t share_bp) {
-  const uint64_t lag = VirtualNs(quantum_ns, share_bp);
+  const uint64_t lag = VirtualNs(kLagQuanta * quantum_ns, share_bp);
   if (vfloor > lag && vtime < vfloor - lag) return vfloor - lag;
   return vtime;
 }

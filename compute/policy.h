@@ -3,8 +3,10 @@
 //   virtual time  vtime(tenant) = sum of its turns' wall ns * 10000 / share_bp
 //   next turn     the wanting process whose tenant has the smallest (lifted) virtual time;
 //                 FIFO by want_since among equals
-//   lift          a tenant coming back from idle starts at vfloor - one quantum of its own, so
-//                 idle time is not banked as credit (it gets the turn promptly, not for long)
+//   lift          a tenant coming back from idle starts at vfloor - kLagQuanta quanta of its
+//                 own, so idle time is not banked as credit (it gets the turn promptly, and for
+//                 at most that long ahead of the others); the floor follows the slowest tenant
+//                 that was busy in the last kRecentBusyNs, so a busy tenant is never lifted
 //   yield         the holder gives the turn up when someone waits and it held a quantum, or at
 //                 once (preemption) when a waiter's tenant is more than one of its own quanta
 //                 behind the holder's running virtual time: a tenant below its share waits
@@ -16,6 +18,8 @@
 namespace gpushare::compute {
 
 inline constexpr uint64_t kFullShareBp = 10000;
+inline constexpr uint64_t kLagQuanta = 5;
+inline constexpr uint64_t kRecentBusyNs = 50'000'000;
 
 // ns of GPU time in a tenant's virtual time (share_bp 0 is treated as the smallest share).
 uint64_t VirtualNs(uint64_t ns, uint32_t share_bp);

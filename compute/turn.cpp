@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <climits>
 #include <vector>
 
@@ -44,6 +45,7 @@ void Turn::BeginWant(uint64_t now_ns) {
     A64(p.compute_want_since_ns).store(now_ns, std::memory_order_release);
     __atomic_fetch_add(&header_->compute_waiting, 1, __ATOMIC_SEQ_CST);
   }
+  A64(tenants_[tenant_].compute_busy_ns).store(now_ns, std::memory_order_relaxed);
   __atomic_fetch_add(&header_->compute_kick, 1, __ATOMIC_SEQ_CST);
   FutexWakeAll(&header_->compute_kick);
 }
@@ -164,6 +166,16 @@ void Turn::GrantNextLocked(uint64_t now_ns) {
   __atomic_store_n(&header_->compute_waiting, waiting, __ATOMIC_SEQ_CST);  // recount: the dead drop out
   const uint64_t vfloor = Load64(header_->compute_vfloor);
   const int next = PickNext(candidates, vfloor, config_.quantum_ns);
+  // The slowest tenant busy lately (waiting now, or holding or waiting within kRecentBusyNs):
+  // the floor never passes it, so a tenant absent from the candidates for an instant keeps its
+  // place.
+  uint64_t slowest_busy = UINT64_MAX;
+  for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
+    const GsLedgerTenant& t = tenants_[i];
+    if (Load32(t.state) != GS_SLOT_ACTIVE || t.compute_share_bp == 0) continue;
+    const uint64_t busy = Load64(t.compute_busy_ns);
+    if (busy != 0 && busy + kRecentBusyNs >= now_ns) slowest_busy = std::min(slowest_busy, Load64(t.compute_vtime));
+  }
   uint32_t owner = 0;
   if (next >= 0) {
     const Candidate& c = candidates[static_cast<size_t>(next)];
@@ -171,7 +183,8 @@ void Turn::GrantNextLocked(uint64_t now_ns) {
     // Lift its virtual time for good: idle time is not banked.
     const uint64_t lifted = LiftedVtime(c.vtime, vfloor, config_.quantum_ns, c.share_bp);
     A64(t.compute_vtime).store(lifted, std::memory_order_relaxed);
-    if (lifted > vfloor) A64(header_->compute_vfloor).store(lifted, std::memory_order_relaxed);
+    const uint64_t floor = std::min(lifted, slowest_busy);
+    if (floor > vfloor) A64(header_->compute_vfloor).store(floor, std::memory_order_relaxed);
     A64(t.compute_turns).fetch_add(1, std::memory_order_relaxed);
     A64(header_->compute_owner_generation).store(processes_[c.process].generation, std::memory_order_relaxed);
     A64(header_->compute_grant_ns).store(now_ns, std::memory_order_relaxed);
@@ -183,13 +196,15 @@ void Turn::GrantNextLocked(uint64_t now_ns) {
   FutexWakeAll(&header_->compute_seq);
 }
 
-uint64_t Turn::Release(uint64_t drained_ns, bool preempted) {
+uint64_t Turn::Release(uint64_t drained_ns, uint64_t started_ns, bool preempted) {
   uint64_t held = 0;
   session_->WithLock([&] {
     if (Load32(header_->compute_owner) != me_) return;
-    const uint64_t grant = Load64(header_->compute_grant_ns);
+    uint64_t grant = Load64(header_->compute_grant_ns);
+    if (started_ns > grant && started_ns <= drained_ns) grant = started_ns;
     held = drained_ns > grant ? drained_ns - grant : 0;
     ChargeLocked(tenant_, me_ - 1, held, drained_ns > grant ? drained_ns : grant);
+    A64(tenants_[tenant_].compute_busy_ns).store(drained_ns, std::memory_order_relaxed);
     if (preempted) A64(header_->compute_preemptions).fetch_add(1, std::memory_order_relaxed);
     GrantNextLocked(drained_ns > grant ? drained_ns : grant);
   });

@@ -43,10 +43,11 @@ class Turn {
 
   // The holder: whether someone else wants the turn, and whether to yield it now.
   YieldVerdict Check(uint64_t now_ns, bool* others_waiting) const;
-  // The holder ends its turn: charges drained_ns - grant to its tenant, then grants the next
+  // The holder ends its turn: charges drained_ns - max(grant, started_ns) to its tenant (started_ns:
+  // its first launch in the turn, 0 if unknown), then grants the next
   // candidate (maybe this process again, when its own threads wait and its tenant is furthest
   // behind) or nobody. Returns how long the tenant must sit out under GPUSHARE_COMPUTE_STRICT.
-  uint64_t Release(uint64_t drained_ns, bool preempted);
+  uint64_t Release(uint64_t drained_ns, uint64_t started_ns, bool preempted);
 
   uint64_t grant_ns() const { return __atomic_load_n(&header_->compute_grant_ns, __ATOMIC_ACQUIRE); }
   uint32_t share_bp() const { return share_bp_; }

@@ -46,7 +46,8 @@
  *    holder (or anyone, when the holder's slot is dead, or nobody holds it) charges the turn's
  *    wall time, grant to drained, to the holder's tenant (compute_gpu_ns, compute_vtime +=
  *    ns * 10000 / share_bp), picks the wanting process whose tenant has the smallest virtual time
- *    (lifted to compute_vfloor minus one quantum of its own, so idle time is not banked), stores
+ *    (lifted to compute_vfloor minus five quanta of its own, so idle time is not banked; the
+ *    floor never passes the virtual time of a tenant busy in the last 50 ms), stores
  *    owner, generation and grant_ns, then compute_owner, bumps compute_seq and wakes it. Only
  *    tenants with compute_share_bp > 0 take part; others are never gated.
  *
@@ -56,7 +57,7 @@
  * slots grow from 256 to 384 bytes for sm_asked .. sm_flags, process sm_mode); 4 grows tenant
  * slots to 640 and process slots to 384 bytes, adds the header's sm_gpc_of_bit, and carves named regions for compute shares
  * (compute_*) and the swap resolver (swap_*); the compute share fields (header compute_owner ..
- * compute_preemptions, tenant compute_share_bp .. compute_window_throttled_ns, process
+ * compute_preemptions, tenant compute_share_bp .. compute_busy_ns, process
  * compute_wanting .. compute_throttled_ns) were carved from the compute regions within version 4.
  */
 #ifndef GPUSHARE_LEDGER_ABI_H_
@@ -250,7 +251,8 @@ typedef struct GsLedgerTenant {
   uint64_t compute_window_start_ns; /* 424 start of the current window (CLOCK_MONOTONIC, under the lock) */
   uint64_t compute_window_gpu_ns[2]; /* 432 GPU ns in the current and the previous window */
   uint64_t compute_window_throttled_ns[2]; /* 448 throttled ns in the same windows */
-  uint8_t compute_reserved[48];   /* 464 zero */
+  uint64_t compute_busy_ns;       /* 464 atomic: CLOCK_MONOTONIC of its latest want or turn end */
+  uint8_t compute_reserved[40];   /* 472 zero */
   uint8_t swap_reserved[128];     /* 512 zero: the swap resolver's fields come from here */
 } GsLedgerTenant;
 
@@ -315,7 +317,7 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_owner_generation) % 8 =
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3696, "compute reserve at 3696");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_share_bp) == 384, "compute share at 384");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 464, "compute reserve at 464");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 472, "compute reserve at 472");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_reserved) == 512, "swap reserve at 512");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_wanting) == 152, "compute wanting at 152");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");

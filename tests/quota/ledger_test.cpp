@@ -135,8 +135,9 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_window_start_ns), 424u);
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_window_gpu_ns), 432u);
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_window_throttled_ns), 448u);
-  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 464u);
-  EXPECT_EQ(sizeof(GsLedgerTenant::compute_reserved), 48u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_busy_ns), 464u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 472u);
+  EXPECT_EQ(sizeof(GsLedgerTenant::compute_reserved), 40u);
   EXPECT_EQ(offsetof(GsLedgerTenant, swap_reserved), 512u);
   EXPECT_EQ(sizeof(GsLedgerTenant), 640u);
 
