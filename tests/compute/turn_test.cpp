@@ -88,8 +88,9 @@ struct Worker {
       gate.Enter();
       gate.Exit(nullptr, false, true);
       launched += w.kernel_ns;
-      // Stay at most two kernels ahead of the GPU, like a bounded launch queue.
-      while (sim->BusyUntil() > MonotonicNs() + 2 * w.kernel_ns) usleep(100);
+      // Stay at most six kernels ahead of the GPU, like a launch queue: deep enough that a
+      // worker descheduled for a few ms on a loaded CI machine does not starve its own turn.
+      while (sim->BusyUntil() > MonotonicNs() + 6 * w.kernel_ns) usleep(100);
     }
     while (!sim->Drained()) usleep(100);
     if (write(fd, &launched, sizeof launched) != sizeof launched) _exit(4);
