@@ -1,5 +1,6 @@
 // Graph allocation nodes: a node that cannot fit is refused when added; the memory graphs
 // really hold is re-read from the driver after each launch and trim.
+#include "compute/compute.h"
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
 #include "quota/pool_accounting.h"
@@ -31,14 +32,15 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* phGraphNode, CUgraph hGra
 
 GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
   GS_ENSURE_INIT();
-  const CUresult rc = Real().cuGraphLaunch(hGraphExec, hStream);
+  const CUresult rc = gpushare::compute::GatedLaunch(hStream, false, [&] { return Real().cuGraphLaunch(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
 }
 
 GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
   GS_ENSURE_INIT();
-  const CUresult rc = Real().cuGraphLaunch_ptsz(hGraphExec, hStream);
+  const CUresult rc =
+      gpushare::compute::GatedLaunch(hStream, true, [&] { return Real().cuGraphLaunch_ptsz(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
 }

@@ -166,6 +166,14 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
                  " ns (every process of a tenant must agree)";
         return false;
       }
+      if (t.compute_share_bp != cfg.compute_share_bp || t.compute_flags != cfg.compute_flags) {
+        *error = "gpushare: tenant '" + cfg.name + "' in " + path_ + " has a compute share of " +
+                 std::to_string(t.compute_share_bp) + " basis points (flags " + std::to_string(t.compute_flags) +
+                 "); this process asks for " + std::to_string(cfg.compute_share_bp) + " (flags " +
+                 std::to_string(cfg.compute_flags) + ") (GPUSHARE_COMPUTE, GPUSHARE_COMPUTE_STRICT: every "
+                 "process of a tenant must agree)";
+        return false;
+      }
       if (t.sm_asked_kind != cfg.sm.kind || t.sm_asked != cfg.sm.value) {
         *error = "gpushare: tenant '" + cfg.name + "' in " + path_ + " has GPUSHARE_SM " +
                  sm::DescribeAsk({t.sm_asked_kind, t.sm_asked}) + "; this process asks for " +
@@ -221,6 +229,8 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
   t.kill_grace_ns = cfg.kill_grace_ns;
   t.sm_asked_kind = cfg.sm.kind;
   t.sm_asked = cfg.sm.value;
+  t.compute_share_bp = cfg.compute_share_bp;
+  t.compute_flags = cfg.compute_flags;
   std::memcpy(t.name, cfg.name.data(), cfg.name.size());
   StoreState(t.state, GS_SLOT_ACTIVE);
   tenant_index_ = static_cast<uint32_t>(free_slot);
@@ -414,6 +424,20 @@ bool LedgerSession::TerminationRequested(TerminationRequest* out) const {
   out->reason = DescribeTerminationReason(reason);
   out->unix_ns = Load(tenant_->terminate_unix_ns);
   return true;
+}
+
+bool LedgerSession::WithLock(const std::function<void()>& fn) {
+  const ErrnoKeeper keep_errno;
+  RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
+  if (!guard.held()) return false;
+  fn();
+  return true;
+}
+
+bool LedgerSession::ProcessAlive(uint32_t slot) const {
+  if (slot == process_index_) return true;
+  if (slot >= GS_LEDGER_PROCESS_SLOTS) return false;
+  return ProbeSlot(fd_, lf::ProcessSlotOffset(slot), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;
 }
 
 uint64_t LedgerSession::tenant_used_bytes() const { return Load(tenant_->used_bytes) & kUsedMask; }

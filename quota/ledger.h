@@ -23,6 +23,7 @@
 // which holds the ledger lock and has already reaped dead processes once before a refusal.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,8 @@ struct TenantConfig {
   uint64_t idle_timeout_ns = 0;  // as a requester: a tenant idle longer may be a victim; 0 = never
   uint64_t kill_grace_ns = 0;    // as a victim: its watcher's SIGTERM to SIGKILL
   sm::SmAsk sm{};                // GPUSHARE_SM (every process of a tenant must agree too)
+  uint32_t compute_share_bp = 0; // GPUSHARE_COMPUTE in basis points; 0: no share, never gated
+  uint32_t compute_flags = 0;    // GS_COMPUTE_* (agreed too)
 };
 
 // What the priority resolver asked of this process's tenant (LedgerSession::TerminationRequested).
@@ -160,6 +163,17 @@ class LedgerSession {
   void MarkSmUnconfined();
   // How this process confines its kernels (GS_SM_MODE_*), for gpushare-smi.
   void SetProcessSmMode(uint32_t mode);
+  // Compute shares (compute/turn.cpp): the mapping, the lock and slot liveness.
+  GsLedgerHeader* header() const { return header_; }
+  GsLedgerTenant* tenant_slots() const { return tenants_; }
+  GsLedgerProcess* process_slots() const { return processes_; }
+  GsLedgerTenant* tenant() const { return tenant_; }
+  GsLedgerProcess* process() const { return process_; }
+  // Runs fn under the ledger lock (repairing first after a holder's death); false when the lock
+  // could not be had (a stopped holder).
+  bool WithLock(const std::function<void()>& fn);
+  // Whether process slot `slot` belongs to a live process (this process's own slot is alive).
+  bool ProcessAlive(uint32_t slot) const;
   ResolverKind resolver() const { return resolver_; }
   int32_t priority() const { return priority_; }
   uint64_t idle_timeout_ns() const { return idle_timeout_ns_; }
@@ -264,6 +278,18 @@ struct TenantSnapshot {
   sm::TpcMask sm_mask;              // the TPC bits it runs on (none: every SM)
   uint32_t sm_granted = 0;          // SMs behind them
   uint32_t sm_flags = 0;            // GS_SM_OVERLAPS, GS_SM_UNCONFINED
+  uint32_t compute_share_bp = 0;    // GPUSHARE_COMPUTE in basis points; 0: none
+  uint32_t compute_flags = 0;       // GS_COMPUTE_*
+  uint64_t compute_gpu_ns = 0;      // GPU time received in turns, in all
+  uint64_t compute_throttled_ns = 0;  // time its launches waited at the gate, in all
+  uint64_t compute_turns = 0;
+  uint64_t compute_vtime = 0;
+  // Over the recent window (the previous full GS_COMPUTE_WINDOW_NS bucket and the current one).
+  uint64_t compute_recent_gpu_ns = 0;
+  uint64_t compute_recent_throttled_ns = 0;
+  uint64_t compute_recent_window_ns = 0;  // the span those two cover
+  bool compute_holds_turn = false;
+  uint32_t compute_wanting = 0;     // its processes' threads waiting at the gate now
   std::vector<ProcessSnapshot> processes;
 };
 struct WaiterSnapshot {
@@ -299,6 +325,9 @@ struct LedgerSnapshot {
   bool sm_map_ready = false;  // the TPC map was measured (sm_map)
   sm::TpcMap sm_map;
   uint64_t sm_map_ns = 0;     // how long measuring it took
+  uint64_t compute_epoch = 0;           // turns granted
+  uint64_t compute_dead_handovers = 0;  // turns taken back from dead holders
+  uint64_t compute_preemptions = 0;
   std::vector<TenantSnapshot> tenants;
   std::vector<WaiterSnapshot> waiters;                     // by ticket
   std::vector<TerminationSnapshot> recent_terminations;    // the last <= 32, oldest first

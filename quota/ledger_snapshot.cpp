@@ -49,6 +49,9 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->waiting = h.waiting;
   if (lf::NowMonotonicNs() < h.hidden_until_ns) out->hidden_bytes = h.hidden_bytes;
   out->terminations = h.terminations;
+  out->compute_epoch = h.compute_epoch;
+  out->compute_dead_handovers = h.compute_dead_handovers;
+  out->compute_preemptions = h.compute_preemptions;
   out->sm_map_ready = h.sm_map_state == GS_SM_MAP_READY;
   if (out->sm_map_ready) {
     out->sm_map.sm_count = h.sm_count;
@@ -114,6 +117,20 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
     std::memcpy(ts.sm_mask.words, t.sm_mask, sizeof ts.sm_mask.words);
     ts.sm_granted = t.sm_granted;
     ts.sm_flags = t.sm_flags;
+    ts.compute_share_bp = t.compute_share_bp;
+    ts.compute_flags = t.compute_flags;
+    ts.compute_gpu_ns = t.compute_gpu_ns;
+    ts.compute_throttled_ns = t.compute_throttled_ns;
+    ts.compute_turns = t.compute_turns;
+    ts.compute_vtime = t.compute_vtime;
+    if (t.compute_window_start_ns != 0) {
+      // The previous full bucket (when there was one) and the current one.
+      const uint64_t in_current = now > t.compute_window_start_ns ? now - t.compute_window_start_ns : 0;
+      const bool has_previous = t.compute_window_gpu_ns[1] != 0 || t.compute_window_throttled_ns[1] != 0;
+      ts.compute_recent_window_ns = in_current + (has_previous ? GS_COMPUTE_WINDOW_NS : 0);
+      ts.compute_recent_gpu_ns = t.compute_window_gpu_ns[0] + t.compute_window_gpu_ns[1];
+      ts.compute_recent_throttled_ns = t.compute_window_throttled_ns[0] + t.compute_window_throttled_ns[1];
+    }
     uint64_t latest_activity = 0;
     for (uint32_t j = 0; j < GS_LEDGER_PROCESS_SLOTS; ++j) {
       const GsLedgerProcess& p = processes[j];
@@ -128,6 +145,8 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.last_active_ns = p.last_active_ns;
       ps.waiting = p.waiting;
       ps.sm_mode = p.sm_mode;
+      ts.compute_wanting += p.compute_wanting;
+      if (h.compute_owner == j + 1) ts.compute_holds_turn = true;
       latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;

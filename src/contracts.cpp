@@ -142,6 +142,18 @@ struct HamiSmLimit {
   }
 };
 
+// The same variable as the compute share: a malformed value is reported once, by HamiSmLimit.
+struct HamiComputeLimit {
+  static bool Read(const EnvLookup& env, const char* variable, uint32_t& out, Options&) {
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    const std::optional<uint64_t> percent = ParseUnsigned(set);
+    if (!percent || *percent > 100) return false;
+    out = static_cast<uint32_t>(*percent * 100);
+    return true;
+  }
+};
+
 struct HamiPriority {
   static bool Read(const EnvLookup& env, const char* variable, int32_t& out, Options& o) {
     const char* set = env(variable);

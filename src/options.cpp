@@ -71,7 +71,7 @@ bool MeminfoTotal::Parse(std::string_view text, Value& out) {
 
 bool Duration::Parse(std::string_view text, Value& out) {
   static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
-      {"ms", 1'000'000ull}, {"s", 1'000'000'000ull}, {"m", 60'000'000'000ull}, {"h", 3'600'000'000'000ull}, {"", 1'000'000'000ull}};
+      {"us", 1'000ull}, {"ms", 1'000'000ull}, {"s", 1'000'000'000ull}, {"m", 60'000'000'000ull}, {"h", 3'600'000'000'000ull}, {"", 1'000'000'000ull}};
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   if (digits == 0 || digits > 12) return false;
@@ -127,6 +127,45 @@ bool SmShare::Parse(std::string_view text, Value& out) {
   if (percent && n > 100) return false;
   if (!percent && n > 4096) return false;  // no GPU has more SMs; a typo, not a request
   out = {percent ? 2u : 1u, n};
+  return true;
+}
+
+bool ComputeShare::Parse(std::string_view text, Value& out) {
+  if (text.empty() || text.back() != '%') return false;
+  text.remove_suffix(1);
+  const size_t dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  if (whole.empty() || whole.size() > 3 || (dot != std::string_view::npos && (frac.empty() || frac.size() > 2)))
+    return false;
+  uint32_t bp = 0;
+  for (const char c : whole) {
+    if (c < '0' || c > '9') return false;
+    bp = bp * 10 + static_cast<uint32_t>(c - '0');
+  }
+  bp *= 100;
+  uint32_t scale = 10;
+  for (const char c : frac) {
+    if (c < '0' || c > '9') return false;
+    bp += static_cast<uint32_t>(c - '0') * scale;
+    scale /= 10;
+  }
+  if (bp == 0 || bp > 10000) return false;
+  out = bp;
+  return true;
+}
+
+bool ComputeQuantum::Parse(std::string_view text, Value& out) {
+  uint64_t ns = 0;
+  if (!Duration::Parse(text, ns) || ns < 1'000'000ull || ns > 1'000'000'000ull) return false;
+  out = ns;
+  return true;
+}
+
+bool ComputeIdle::Parse(std::string_view text, Value& out) {
+  uint64_t ns = 0;
+  if (!Duration::Parse(text, ns) || ns < 50'000ull || ns > 100'000'000ull) return false;
+  out = ns;
   return true;
 }
 

@@ -73,7 +73,7 @@ struct MeminfoTotal {
   static bool Parse(std::string_view text, Value& out);
 };
 
-// Nanoseconds: "500ms", "30s", "2m", "1h", or plain seconds.
+// Nanoseconds: "250us", "500ms", "30s", "2m", "1h", or plain seconds.
 struct Duration {
   using Value = uint64_t;
   static constexpr std::string_view kAccepted = "a duration such as 500ms, 30s, 2m, or seconds";
@@ -129,6 +129,25 @@ enum class SmFallbackValue { kRefuse, kUnconfined };
 struct SmFallback {
   using Value = SmFallbackValue;
   static constexpr std::string_view kAccepted = "refuse or unconfined";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+// GPUSHARE_COMPUTE: "30%" or "12.5%" (0.01% to 100%), in basis points; 0 = no share.
+struct ComputeShare {
+  using Value = uint32_t;
+  static constexpr std::string_view kAccepted = "a share of the GPU's time such as 30% or 12.5% (0.01% to 100%)";
+  static bool Parse(std::string_view text, Value& out);
+};
+
+// Durations with bounds (nanoseconds).
+struct ComputeQuantum {
+  using Value = uint64_t;
+  static constexpr std::string_view kAccepted = "a duration from 1ms to 1s such as 10ms";
+  static bool Parse(std::string_view text, Value& out);
+};
+struct ComputeIdle {
+  using Value = uint64_t;
+  static constexpr std::string_view kAccepted = "a duration from 50us to 100ms such as 500us or 2ms";
   static bool Parse(std::string_view text, Value& out);
 };
 

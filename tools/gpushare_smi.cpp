@@ -1,5 +1,6 @@
 // gpushare-smi: every GPU's ledger in a directory, as a table or JSON. Needs no GPU and no CUDA.
 // Exit status: 0, 1 when any ledger file is refused (the others are still shown), 2 on usage.
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <cstdlib>
@@ -106,6 +107,15 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                        {"sm_gpcs", s.sm_map_ready ? s.sm_map.GpcsOf(t.sm_mask) : 0},
                        {"sm_overlaps", (t.sm_flags & GS_SM_OVERLAPS) != 0},
                        {"sm_unconfined", (t.sm_flags & GS_SM_UNCONFINED) != 0},
+                       {"compute", {{"share_percent", t.compute_share_bp / 100.0},
+                                    {"strict", (t.compute_flags & GS_COMPUTE_STRICT) != 0},
+                                    {"gpu_ns_total", t.compute_gpu_ns}, {"throttled_ns_total", t.compute_throttled_ns},
+                                    {"turns", t.compute_turns}, {"recent_window_ns", t.compute_recent_window_ns},
+                                    {"recent_gpu_ns", t.compute_recent_gpu_ns},
+                                    {"recent_throttled_ns", t.compute_recent_throttled_ns},
+                                    {"recent_gpu_percent", t.compute_recent_window_ns == 0 ? 0.0
+                                         : 100.0 * static_cast<double>(t.compute_recent_gpu_ns) / static_cast<double>(t.compute_recent_window_ns)},
+                                    {"holds_turn", t.compute_holds_turn}, {"wanting", t.compute_wanting}}},
                        {"processes", processes}});
   }
   nlohmann::json waiters = nlohmann::json::array();
@@ -134,6 +144,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
           {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"waiting", s.waiting}, {"hidden_bytes", s.hidden_bytes},
           {"terminations", s.terminations}, {"tenants", tenants}, {"waiters", waiters},
+          {"compute_turns", s.compute_epoch}, {"compute_preemptions", s.compute_preemptions},
+          {"compute_dead_handovers", s.compute_dead_handovers},
           {"recent_terminations", terminations}};
 }
 
@@ -193,6 +205,27 @@ void PrintText(const LedgerSnapshot& s) {
                       SmMode(p.sm_mode)});
   }
   PrintTable(rows, "  ");
+  if (std::any_of(s.tenants.begin(), s.tenants.end(), [](const auto& t) { return t.compute_share_bp != 0; })) {
+    std::cout << "  compute shares (" << s.compute_epoch << " turns, " << s.compute_preemptions << " preempted, "
+              << s.compute_dead_handovers << " taken from dead holders):\n";
+    std::vector<std::vector<std::string>> c = {{"TENANT", "SHARE", "GPU TIME", "RECENT", "THROTTLED", "RECENT", "TURNS", "NOW"}};
+    for (const auto& t : s.tenants) {
+      if (t.compute_share_bp == 0) continue;
+      auto pct = [&](uint64_t ns) {
+        if (t.compute_recent_window_ns == 0) return std::string("-");
+        char b[32];
+        std::snprintf(b, sizeof b, "%.1f%% of %.0f s", 100.0 * static_cast<double>(ns) / static_cast<double>(t.compute_recent_window_ns),
+                      static_cast<double>(t.compute_recent_window_ns) / 1e9);
+        return std::string(b);
+      };
+      char share[32];
+      std::snprintf(share, sizeof share, "%.2f%%%s", t.compute_share_bp / 100.0, (t.compute_flags & GS_COMPUTE_STRICT) != 0 ? " strict" : "");
+      c.push_back({t.name, share, Seconds(t.compute_gpu_ns), pct(t.compute_recent_gpu_ns), Seconds(t.compute_throttled_ns),
+                   pct(t.compute_recent_throttled_ns), std::to_string(t.compute_turns),
+                   t.compute_holds_turn ? "holds the turn" : t.compute_wanting > 0 ? "waiting" : ""});
+    }
+    PrintTable(c, "    ");
+  }
   auto tenant_name = [&](uint32_t slot) {
     for (const auto& t : s.tenants)
       if (t.slot == slot) return t.name;

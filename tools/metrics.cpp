@@ -40,6 +40,14 @@ constexpr TenantMetric kTenantMetrics[] = {
      [](const TenantSnapshot& t) { return static_cast<double>(t.waits); }},
     {"gpushare_terminations_total", "counter", "Times the priority resolver marked the tenant for termination.",
      [](const TenantSnapshot& t) { return static_cast<double>(t.terminations_total); }},
+    {"gpushare_compute_share_ratio", "gauge", "The tenant's compute share (GPUSHARE_COMPUTE) as a fraction of the GPU's time; 0 without one.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.compute_share_bp) / 10000.0; }},
+    {"gpushare_compute_gpu_seconds_total", "counter", "GPU time the tenant received in exclusive turns (grant or first launch to drained).",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.compute_gpu_ns) / 1e9; }},
+    {"gpushare_compute_throttled_seconds_total", "counter", "Time the tenant's launching threads waited at the compute gate.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.compute_throttled_ns) / 1e9; }},
+    {"gpushare_compute_turns_total", "counter", "Turns the tenant was granted.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.compute_turns); }},
     {"gpushare_processes", "gauge", "Live processes of the tenant on the device.",
      [](const TenantSnapshot& t) {
        return static_cast<double>(std::count_if(t.processes.begin(), t.processes.end(), [](const auto& p) { return p.alive; }));

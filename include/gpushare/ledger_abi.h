@@ -38,13 +38,27 @@
  *    under the lock); later processes read it instead of measuring. A tenant's slice (the TPC
  *    bits it may run on, tenant sm_* fields) is chosen under the lock when its first process
  *    joins, from live bits no other active tenant holds, and freed with its slot.
+ *  - Compute shares (version 4, compute_* fields; compute/turn.cpp): the GPU's time goes in
+ *    exclusive turns. compute_owner names the process slot (+1) that may launch; others' launches
+ *    wait at a gate. A waiting process raises its compute_wanting (and want_since), counts itself
+ *    in header.compute_waiting, bumps compute_kick and FUTEX_WAKEs it (the owner's keeper thread
+ *    sleeps there), then FUTEX_WAITs on compute_seq. A turn changes hands only under the lock: the
+ *    holder (or anyone, when the holder's slot is dead, or nobody holds it) charges the turn's
+ *    wall time, grant to drained, to the holder's tenant (compute_gpu_ns, compute_vtime +=
+ *    ns * 10000 / share_bp), picks the wanting process whose tenant has the smallest virtual time
+ *    (lifted to compute_vfloor minus five quanta of its own, so idle time is not banked; the
+ *    floor never passes the virtual time of a tenant busy in the last 50 ms), stores
+ *    owner, generation and grant_ns, then compute_owner, bumps compute_seq and wakes it. Only
+ *    tenants with compute_share_bp > 0 take part; others are never gated.
  *
  * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
  * last_active_ns and waiting); 3 adds SM slices (header sm_map_state .. sm_per_bit, tenant
  * slots grow from 256 to 384 bytes for sm_asked .. sm_flags, process sm_mode); 4 grows tenant
  * slots to 640 and process slots to 384 bytes, adds the header's sm_gpc_of_bit, and carves named regions for compute shares
- * (compute_*) and the swap resolver (swap_*).
+ * (compute_*) and the swap resolver (swap_*); the compute share fields (header compute_owner ..
+ * compute_preemptions, tenant compute_share_bp .. compute_busy_ns, process
+ * compute_wanting .. compute_throttled_ns) were carved from the compute regions within version 4.
  */
 #ifndef GPUSHARE_LEDGER_ABI_H_
 #define GPUSHARE_LEDGER_ABI_H_
@@ -106,6 +120,10 @@
 #define GS_SM_MODE_NONE 0u       /* the tenant asked for no slice */
 #define GS_SM_MODE_MASK 1u       /* the launch-descriptor TPC mask */
 #define GS_SM_MODE_UNCONFINED 2u /* asked for a slice, runs on every SM (operator allowed it) */
+/* GsLedgerTenant.compute_flags */
+#define GS_COMPUTE_STRICT 1u     /* capped at its share even when alone (GPUSHARE_COMPUTE_STRICT) */
+#define GS_COMPUTE_SHARE_FULL 10000u /* basis points: the whole GPU */
+#define GS_COMPUTE_WINDOW_NS 5000000000ull /* length of each compute_window_* bucket */
 
 /* One thread waiting for memory (header.waiters); ticket 0 = a free entry. Under the lock. */
 typedef struct GsLedgerWaiter {
@@ -180,7 +198,18 @@ typedef struct GsLedgerHeader {
   uint8_t sm_per_bit[GS_SM_TPC_BITS]; /* 3376 SMs behind each mask bit; 0 for a dead bit */
   uint8_t sm_gpc_of_bit[GS_SM_TPC_BITS]; /* 3504 GPC (graphics processing cluster) of each live
                                      bit's TPC, measured with the map; GS_SM_GPC_UNKNOWN if not */
-  uint8_t compute_reserved[192];  /* 3632 zero: compute shares' fields come from here */
+  /* Compute shares (version 4, carved from compute_reserved): the GPU's exclusive turn. */
+  uint32_t compute_owner;         /* 3632 atomic: process slot + 1 holding the turn; 0 = nobody */
+  uint32_t compute_seq;           /* 3636 futex word: bumped (then FUTEX_WAKE) at every change of owner */
+  uint32_t compute_kick;          /* 3640 futex word: bumped by a process that starts waiting, wakes the owner's keeper */
+  uint32_t compute_waiting;       /* 3644 atomic: processes with a thread waiting at the gate */
+  uint64_t compute_owner_generation; /* 3648 that process slot's generation */
+  uint64_t compute_grant_ns;      /* 3656 CLOCK_MONOTONIC when the current turn was granted */
+  uint64_t compute_epoch;         /* 3664 turns granted so far */
+  uint64_t compute_vfloor;        /* 3672 virtual time of the latest turn's tenant at its grant */
+  uint64_t compute_dead_handovers;/* 3680 atomic: turns taken back from a dead holder */
+  uint64_t compute_preemptions;   /* 3688 atomic: turns ended early for a tenant below its share */
+  uint8_t compute_reserved[128];  /* 3696 zero */
   uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3824];
                                   /* 3824 zero: the swap resolver's fields come from here */
 } GsLedgerHeader;
@@ -213,7 +242,18 @@ typedef struct GsLedgerTenant {
   uint32_t sm_granted;            /* 280 SMs behind sm_mask (rounded up to whole TPCs) */
   uint32_t sm_flags;              /* 284 GS_SM_* */
   uint8_t sm_reserved[96];        /* 288 zero */
-  uint8_t compute_reserved[128];  /* 384 zero: compute shares' fields come from here */
+  /* Compute share (version 4, carved from compute_reserved); every process of it agrees. */
+  uint32_t compute_share_bp;      /* 384 its share in basis points (1..10000); 0 = no share, never gated */
+  uint32_t compute_flags;         /* 388 GS_COMPUTE_* */
+  uint64_t compute_vtime;         /* 392 virtual time: sum of turn ns * 10000 / share_bp (under the lock) */
+  uint64_t compute_gpu_ns;        /* 400 atomic: GPU time received in turns (grant to drained) */
+  uint64_t compute_throttled_ns;  /* 408 atomic: time its launching threads waited at the gate */
+  uint64_t compute_turns;         /* 416 atomic: turns it was granted */
+  uint64_t compute_window_start_ns; /* 424 start of the current window (CLOCK_MONOTONIC, under the lock) */
+  uint64_t compute_window_gpu_ns[2]; /* 432 GPU ns in the current and the previous window */
+  uint64_t compute_window_throttled_ns[2]; /* 448 throttled ns in the same windows */
+  uint64_t compute_busy_ns;       /* 464 atomic: CLOCK_MONOTONIC of its latest want or turn end */
+  uint8_t compute_reserved[40];   /* 472 zero */
   uint8_t swap_reserved[128];     /* 512 zero: the swap resolver's fields come from here */
 } GsLedgerTenant;
 
@@ -234,7 +274,13 @@ typedef struct GsLedgerProcess {
   uint32_t reserved1;             /* 140 */
   uint32_t sm_mode;               /* 144 GS_SM_MODE_*: how it confines its kernels */
   uint32_t reserved2;             /* 148 */
-  uint8_t compute_reserved[104];  /* 152 zero: compute shares' fields come from here */
+  /* Compute shares (version 4, carved from compute_reserved). */
+  uint32_t compute_wanting;       /* 152 atomic: its threads waiting at the gate (a candidate while > 0) */
+  uint32_t compute_reserved0;     /* 156 */
+  uint64_t compute_want_since_ns; /* 160 when its oldest current wait began (FIFO among equals) */
+  uint64_t compute_gpu_ns;        /* 168 atomic: turn time charged to it */
+  uint64_t compute_throttled_ns;  /* 176 atomic: time its threads waited at the gate */
+  uint8_t compute_reserved[72];   /* 184 zero */
   uint8_t swap_reserved[128];     /* 256 zero: the swap resolver's fields come from here */
 } GsLedgerProcess;
 
@@ -265,8 +311,18 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_map_state) == 3328, "SM map 
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_live) == 3360, "live bits at 3360");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_per_bit) == 3376, "SMs per bit at 3376");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_gpc_of_bit) == 3504, "GPC map at 3504");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3632, "compute reserve at 3632");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3824, "swap reserve at 3824");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_owner) == 3632, "turn owner at 3632");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_seq) % 4 == 0, "futex word 4-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_owner_generation) % 8 == 0, "atomics 8-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3696, "compute reserve at 3696");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_share_bp) == 384, "compute share at 384");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 472, "compute reserve at 472");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_reserved) == 512, "swap reserve at 512");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_wanting) == 152, "compute wanting at 152");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, swap_reserved) == 256, "swap reserve at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_asked) == 256, "SM slice at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_mask) == 264, "SM mask at 264");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, sm_mode) == 144, "sm_mode at 144");

@@ -240,3 +240,26 @@ FAKE_API CUresult cuEventSynchronize(CUevent event) {
   pools_on_synchronize(e->ctx->device);
   return CUDA_SUCCESS;
 }
+
+// Graph capture is not modelled: no stream is ever capturing, and the mode exchange only swaps.
+FAKE_API CUresult cuStreamIsCapturing(CUstream stream, CUstreamCaptureStatus* status) {
+  FAKE_ENTER();
+  if (status == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  fakecuda::Context* ctx = nullptr;
+  FAKE_TRY(fakecuda::stream_context(stream, &ctx));
+  *status = CU_STREAM_CAPTURE_STATUS_NONE;
+  return CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuStreamIsCapturing_ptsz(CUstream stream, CUstreamCaptureStatus* status) {
+  return cuStreamIsCapturing(stream, status);
+}
+
+FAKE_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode* mode) {
+  if (mode == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  thread_local CUstreamCaptureMode current = CU_STREAM_CAPTURE_MODE_GLOBAL;
+  const CUstreamCaptureMode previous = current;
+  current = *mode;
+  *mode = previous;
+  return CUDA_SUCCESS;
+}

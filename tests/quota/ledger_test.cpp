@@ -63,7 +63,18 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_live), 3360u);
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_per_bit), 3376u);
   EXPECT_EQ(offsetof(GsLedgerHeader, sm_gpc_of_bit), 3504u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, compute_reserved), 3632u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_owner), 3632u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_seq), 3636u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_kick), 3640u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_waiting), 3644u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_owner_generation), 3648u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_grant_ns), 3656u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_epoch), 3664u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_vfloor), 3672u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_dead_handovers), 3680u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_preemptions), 3688u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, compute_reserved), 3696u);
+  EXPECT_EQ(sizeof(GsLedgerHeader::compute_reserved), 128u);
   EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3824u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
@@ -115,7 +126,18 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, sm_granted), 280u);
   EXPECT_EQ(offsetof(GsLedgerTenant, sm_flags), 284u);
   EXPECT_EQ(offsetof(GsLedgerTenant, sm_reserved), 288u);
-  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 384u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_share_bp), 384u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_flags), 388u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_vtime), 392u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_gpu_ns), 400u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_throttled_ns), 408u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_turns), 416u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_window_start_ns), 424u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_window_gpu_ns), 432u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_window_throttled_ns), 448u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_busy_ns), 464u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 472u);
+  EXPECT_EQ(sizeof(GsLedgerTenant::compute_reserved), 40u);
   EXPECT_EQ(offsetof(GsLedgerTenant, swap_reserved), 512u);
   EXPECT_EQ(sizeof(GsLedgerTenant), 640u);
 
@@ -135,7 +157,12 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, reserved1), 140u);
   EXPECT_EQ(offsetof(GsLedgerProcess, sm_mode), 144u);
   EXPECT_EQ(offsetof(GsLedgerProcess, reserved2), 148u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, compute_reserved), 152u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, compute_wanting), 152u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, compute_want_since_ns), 160u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, compute_gpu_ns), 168u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, compute_throttled_ns), 176u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, compute_reserved), 184u);
+  EXPECT_EQ(sizeof(GsLedgerProcess::compute_reserved), 72u);
   EXPECT_EQ(offsetof(GsLedgerProcess, swap_reserved), 256u);
   EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 640u + 512u * 384u);
   EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 640u + 512u * 384u + 32u * 320u);

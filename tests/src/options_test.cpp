@@ -185,3 +185,49 @@ TEST(Options, RowsValidateWithTheirOwnParser) {
 
 }  // namespace
 }  // namespace gpushare
+
+namespace gpushare {
+namespace {
+
+Options ParseCompute(const std::map<std::string, std::string>& env) {
+  return ParseOptions([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(ComputeOptions, SharesAreBasisPointsAndDefaultsAreSane) {
+  EXPECT_EQ(ParseCompute({}).compute, 0u);
+  EXPECT_EQ(ParseCompute({}).compute_quantum, 10'000'000u);
+  EXPECT_EQ(ParseCompute({}).compute_idle, 500'000u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "30%"}}).compute, 3000u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "12.5%"}}).compute, 1250u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "0.01%"}}).compute, 1u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_QUANTUM", "2ms"}}).compute_quantum, 2'000'000u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_IDLE", "250us"}}).compute_idle, 250'000u);
+}
+
+TEST(ComputeOptions, MalformedValuesFailClosedNamingTheVariable) {
+  for (const char* bad : {"30", "0%", "101%", "30%%", "-5%", "1.234%", "abc", "", ".5%"}) {
+    const Options o = ParseCompute({{"GPUSHARE_COMPUTE", bad}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad;
+    EXPECT_NE(o.errors[0].find("GPUSHARE_COMPUTE"), std::string::npos) << o.errors[0];
+  }
+  for (const char* bad : {"0", "500us", "2s", "10"}) {
+    const Options o = ParseCompute({{"GPUSHARE_COMPUTE_QUANTUM", bad}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad;
+    EXPECT_NE(o.errors[0].find("GPUSHARE_COMPUTE_QUANTUM"), std::string::npos);
+  }
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_IDLE", "10us"}}).errors.size(), 1u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_STRICT", "maybe"}}).errors.size(), 1u);
+}
+
+TEST(ComputeOptions, HamiSmLimitAlsoGivesTheComputeShareUnlessOverridden) {
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}}).compute, 3000u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}}).compute, 5000u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute, 0u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).errors.size(), 1u);  // reported once
+}
+
+}  // namespace
+}  // namespace gpushare

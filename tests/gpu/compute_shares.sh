@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# GPU check of compute shares without MPS: PyTorch tenants running bf16 matmul loops, and a
+# latency-sensitive small-batch loop, at 70/30, 50/50 and 80/10/10, side by side with no
+# limiter; several quanta for tuning; a CUDA-graph pair. Each tenant's achieved share is its
+# matmul throughput over the same run divided by its throughput alone (GPU time is what it
+# got: alone it has all of it), normalised over the tenants. Also gpushare-smi's own figures.
+#   bash tests/gpu/compute_shares.sh [STAGE]      (STAGE from tests/gpu/stage.sh build .stage)
+# About 5 minutes (13 runs of 12 s start-up + COMPUTE_SECS=10 s). Logs under $OUT/compute_shares.
+set -u
+STAGE=$(cd "${1:-.stage}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUTD=${OUT:-/tmp/gpushare-out}/compute_shares
+mkdir -p "$OUTD"
+export PYTHONUNBUFFERED=1
+SECS=${COMPUTE_SECS:-10}
+ROWS="$OUTD/rows.txt"; : >"$ROWS"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; pids=(); }
+trap cleanup EXIT
+row() { echo "$1 | $2 | $3 | $4" >>"$ROWS"; echo "ROW $1 | $2 | $3 | $4"; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUTD/gpu.txt"
+pgrep -f nvidia-cuda-mps-control >/dev/null && echo "WARNING: MPS daemon running; this check is for no MPS"
+
+# run NAME PRELOAD(0/1) "TENANT:SHARE:KIND[:N[:PERIOD[:graph]]] ..." [extra env]
+run() {
+  local name=$1 preload=$2 specs=$3; shift 3
+  local dir=/tmp/gs-compute-$name-$$; rm -rf "$dir"
+  local go; go=$(python3 -c "import time; print(time.time() + 12)")
+  local i=0; pids=()
+  for spec in $specs; do
+    IFS=: read -r tenant share kind n period graph <<<"$spec"
+    local envs=(GO_AT=$go GPUSHARE_TENANT=$tenant GPUSHARE_LEDGER_DIR=$dir)
+    [ "$preload" = 1 ] && envs+=(LD_PRELOAD=$STAGE/lib/libgpushare.so)
+    [ "$share" != none ] && envs+=(GPUSHARE_COMPUTE=$share)
+    env "${envs[@]}" "$@" timeout $((SECS + 90)) python3 "$HERE/compute_worker.py" "$kind" "$SECS" "${n:-8192}" "${period:-20}" "${graph:-}" \
+      >"$OUTD/$name.$tenant.json" 2>"$OUTD/$name.$tenant.err" &
+    pids+=($!); i=$((i + 1))
+  done
+  sleep $((12 + SECS / 2))  # mid-run: gpushare-smi while the tenants are busy
+  [ "$preload" = 1 ] && timeout 10 "$STAGE/bin/gpushare-smi" --ledger-dir "$dir" >"$OUTD/$name.smi.txt" 2>&1
+  [ "$preload" = 1 ] && timeout 10 "$STAGE/bin/gpushare-smi" --ledger-dir "$dir" --json >"$OUTD/$name.smi.json" 2>&1
+  for p in "${pids[@]}"; do wait "$p"; done; pids=()
+  for f in "$OUTD/$name".*.err; do grep -h "gpushare\|Error\|error" "$f" | head -3; done
+}
+get() { python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(d.get(sys.argv[2], 'nan'))" "$1" "$2" 2>/dev/null || echo nan; }
+
+# Alone: the reference throughput of each kind (no library, and with it at 30%: a lone tenant is untouched).
+run alone 0 "x:none:matmul"
+run alone_lat 0 "x:none:latency:2048:20"
+run alone_lib 1 "x:30%:matmul"
+ALONE=$(get "$OUTD/alone.x.json" tflops); ALONE_P50=$(get "$OUTD/alone_lat.x.json" p50_ms)
+row "alone matmul TFLOP/s (no library)" "$ALONE" "-" INFO
+row "alone latency p50/p99 ms (no library)" "$ALONE_P50/$(get "$OUTD/alone_lat.x.json" p99_ms)" "-" INFO
+LIB=$(get "$OUTD/alone_lib.x.json" tflops)
+row "alone at 30% (not strict): TFLOP/s vs no library" "$LIB" ">= 0.97 x $ALONE" \
+  "$(python3 -c "print('PASS' if float('$LIB') >= 0.97*float('$ALONE') else 'FAIL')" 2>/dev/null || echo FAIL)"
+run strict 1 "x:30%:matmul" GPUSHARE_COMPUTE_STRICT=true
+ST=$(get "$OUTD/strict.x.json" tflops)
+row "alone strict 30%: share of alone" "$(python3 -c "print(round(100*float('$ST')/float('$ALONE'),1))" 2>/dev/null)%" "30 +- 5" \
+  "$(python3 -c "print('PASS' if abs(100*float('$ST')/float('$ALONE')-30)<=5 else 'FAIL')" 2>/dev/null || echo FAIL)"
+
+# shares NAME "a:70% b:30%" [env]: achieved = tflops / alone, normalised
+shares() {
+  local name=$1 specs=$2; shift 2
+  run "$name" 1 "$specs" "$@"
+  python3 - "$OUTD" "$name" "$ALONE" "$specs" <<'PY' | tee -a "$ROWS"
+import json, sys
+outd, name, alone, specs = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4].split()
+got = {}
+for s in specs:
+    t, share = s.split(":")[:2]
+    try:
+        got[t] = (float(share.rstrip("%")), json.loads(open(f"{outd}/{name}.{t}.json").read().strip().splitlines()[-1])["tflops"] / alone)
+    except Exception:
+        got[t] = (float(share.rstrip("%")), float("nan"))
+tot = sum(g for _, g in got.values())
+for t, (share, g) in got.items():
+    pct = 100 * g / tot if tot else float("nan")
+    ok = abs(pct - share) <= 5
+    print(f"{name} {t} achieved share % (GPU use {100*tot:.0f}% of alone) | {pct:.1f} | {share:.0f} +- 5 | {'PASS' if ok else 'FAIL'}")
+PY
+  python3 - "$OUTD/$name.smi.json" <<'PY' | tee -a "$ROWS"
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    for g in d if isinstance(d, list) else d.get("ledgers", [d]):
+        for t in g.get("tenants", []):
+            c = t.get("compute", {})
+            print(f"  smi {t['name']}: recent GPU {c.get('recent_gpu_percent',0):.1f}% of the window, throttled {c.get('throttled_ns_total',0)/1e9:.1f} s, turns {c.get('turns')} | INFO | - | INFO")
+except Exception as e:
+    print(f"  smi unreadable: {e} | INFO | - | INFO")
+PY
+}
+# No limiter: how the driver splits two tenants by itself.
+run nolimit2 0 "a:none:matmul b:none:matmul"
+row "no limiter a/b TFLOP/s" "$(get "$OUTD/nolimit2.a.json" tflops)/$(get "$OUTD/nolimit2.b.json" tflops)" "-" INFO
+shares s7030 "a:70%:matmul b:30%:matmul"
+shares s5050 "a:50%:matmul b:50%:matmul"
+shares s801010 "a:80%:matmul b:10%:matmul c:10%:matmul"
+for q in 2ms 20ms; do shares "s7030_q$q" "a:70%:matmul b:30%:matmul" GPUSHARE_COMPUTE_QUANTUM=$q; done
+shares s7030_graph "a:70%:matmul:8192:20:graph b:30%:matmul:8192:20:graph"
+
+# Latency: a small-batch loop (within its 30% share) next to a matmul hog, without and with shares.
+run lat_nolimit 0 "h:none:matmul l:none:latency:2048:20"
+run lat_share 1 "h:70%:matmul l:30%:latency:2048:20"
+P50N=$(get "$OUTD/lat_nolimit.l.json" p50_ms); P99N=$(get "$OUTD/lat_nolimit.l.json" p99_ms)
+P50S=$(get "$OUTD/lat_share.l.json" p50_ms); P99S=$(get "$OUTD/lat_share.l.json" p99_ms)
+row "latency p50 ms: no limiter / shares 70-30" "$P50N / $P50S" "shares <= 1.01 x no limiter" \
+  "$(python3 -c "print('PASS' if float('$P50S') <= 1.01*float('$P50N') else 'FAIL')" 2>/dev/null || echo FAIL)"
+row "latency p99 ms: no limiter / shares 70-30" "$P99N / $P99S" "-" INFO
+row "hog TFLOP/s: no limiter / shares 70-30" "$(get "$OUTD/lat_nolimit.h.json" tflops) / $(get "$OUTD/lat_share.h.json" tflops)" "-" INFO
+cat "$OUTD/lat_share.smi.txt" 2>/dev/null | head -20
+
+echo; echo "== compute shares (name | measured | target | verdict)"
+cat "$ROWS"
