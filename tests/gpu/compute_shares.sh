@@ -113,3 +113,5 @@ cat "$OUTD/lat_share.smi.txt" 2>/dev/null | head -20
 
 echo; echo "== compute shares (name | measured | target | verdict)"
 cat "$ROWS"
+# One archive instead of many files (the device tool returns a limited number of files).
+if [ -n "${OUT:-}" ]; then tar -czf "$OUT/compute_shares_logs.tgz" -C "$OUTD" . && rm -rf "$OUTD"; fi
