@@ -3,6 +3,7 @@
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
 #include "quota/pool_accounting.h"
+#include "quota/swap_gate.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
@@ -31,6 +32,7 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* phGraphNode, CUgraph hGra
 
 GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
   GS_ENSURE_INIT();
+  GS_SWAP_GATE();
   const CUresult rc = Real().cuGraphLaunch(hGraphExec, hStream);
   SyncAllGraphMemory();
   return rc;
@@ -38,6 +40,7 @@ GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
 
 GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
   GS_ENSURE_INIT();
+  GS_SWAP_GATE();
   const CUresult rc = Real().cuGraphLaunch_ptsz(hGraphExec, hStream);
   SyncAllGraphMemory();
   return rc;

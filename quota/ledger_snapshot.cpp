@@ -49,6 +49,10 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->waiting = h.waiting;
   if (lf::NowMonotonicNs() < h.hidden_until_ns) out->hidden_bytes = h.hidden_bytes;
   out->terminations = h.terminations;
+  out->swaps_out = h.swaps_out;
+  out->swap_out_bytes = h.swap_out_bytes;
+  out->swaps_in = h.swaps_in;
+  out->swap_in_bytes = h.swap_in_bytes;
   out->sm_map_ready = h.sm_map_state == GS_SM_MAP_READY;
   if (out->sm_map_ready) {
     out->sm_map.sm_count = h.sm_count;
@@ -113,6 +117,16 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
     std::memcpy(ts.sm_mask.words, t.sm_mask, sizeof ts.sm_mask.words);
     ts.sm_granted = t.sm_granted;
     ts.sm_flags = t.sm_flags;
+    ts.swap_quantum_ns = t.swap_quantum_ns;
+    ts.swap_ask_bytes = t.swap_ask_bytes;
+    ts.swap_turn_age_ns = now > t.swap_turn_ns ? now - t.swap_turn_ns : 0;
+    ts.swaps_out = t.swaps_out;
+    ts.swap_out_bytes = t.swap_out_bytes;
+    ts.swap_out_ns = t.swap_out_ns;
+    ts.swaps_in = t.swaps_in;
+    ts.swap_in_bytes = t.swap_in_bytes;
+    ts.swap_in_ns = t.swap_in_ns;
+    ts.swap_wait_ns = t.swap_wait_ns;
     uint64_t latest_activity = 0;
     for (uint32_t j = 0; j < GS_LEDGER_PROCESS_SLOTS; ++j) {
       const GsLedgerProcess& p = processes[j];
@@ -127,9 +141,14 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.last_active_ns = p.last_active_ns;
       ps.waiting = p.waiting;
       ps.sm_mode = p.sm_mode;
+      ps.swapped_out_bytes = p.swapped_out_bytes;
+      ps.swappable_bytes = p.swappable_bytes;
+      ps.staging_bytes = p.staging_bytes;
+      ps.swap_state = p.swap_state;
       latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;
+      if (ps.alive) ts.swapped_out_bytes += ps.swapped_out_bytes;
       ts.processes.push_back(std::move(ps));
     }
     ts.idle_ns = now > latest_activity ? now - latest_activity : 0;

@@ -150,6 +150,12 @@ FAKE_API CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t n
   return memset_n<unsigned char>(dst, value, n);
 }
 
+FAKE_API CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short value, size_t n, CUstream s) {
+  FAKE_ENTER();
+  FAKE_TRY(need_stream(s));
+  return memset_n<unsigned short>(dst, value, n);
+}
+
 FAKE_API CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int value, size_t n, CUstream s) {
   FAKE_ENTER();
   FAKE_TRY(need_stream(s));
@@ -195,6 +201,10 @@ FAKE_API CUresult cuMemsetD32_v2_ptds(CUdeviceptr dst, unsigned int value, size_
 FAKE_API CUresult cuMemsetD8Async_ptsz(CUdeviceptr dst, unsigned char value, size_t n,
                                        CUstream s) {
   return cuMemsetD8Async(dst, value, n, s);
+}
+FAKE_API CUresult cuMemsetD16Async_ptsz(CUdeviceptr dst, unsigned short value, size_t n,
+                                        CUstream s) {
+  return cuMemsetD16Async(dst, value, n, s);
 }
 FAKE_API CUresult cuMemsetD32Async_ptsz(CUdeviceptr dst, unsigned int value, size_t n,
                                         CUstream s) {
