@@ -100,11 +100,12 @@ bool LedgerSession::AskSwapVictimsLocked(const ChargeQuery& q) {
     if (covered(total)) break;
     const uint64_t want_pool = need.pool > total.pool ? need.pool - total.pool : 0;
     const uint64_t want_physical = need.physical > total.physical ? need.physical - total.physical : 0;
-    // A burst victim's bytes count for the pool and physically; an idle one's past its burst only
-    // physically (its request stays held for it).
-    uint64_t ask = Min(v.cap, std::max(Min(want_pool, v.burst), want_physical));
-    if (ask == 0) ask = Min(v.cap, std::max(want_pool, want_physical));
-    if (ask == 0) continue;
+    // A victim gives its whole burst (an idle one all it can move), not just the shortfall: the
+    // requester's turn then runs without a collision per allocation, and the victim is swapped
+    // once per turn, not piecemeal. Its burst counts for the pool and physically; an idle
+    // victim's memory within its request only physically (the request stays held for it).
+    if (want_pool == 0 && want_physical == 0) break;
+    const uint64_t ask = v.cap;
     total.pool += Min(ask, v.burst);
     total.physical += ask;
     asks.emplace_back(v.slot, ask);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -51,6 +52,8 @@ struct Agent {
   std::mutex mu;
   std::condition_variable cv;
   State state = State::kResident;  // under mu
+  bool charging = false;           // under mu: a swap-in waits for its charge (nothing mapped yet)
+  bool moving = false;             // under mu: the agent moves memory out during that wait
   std::vector<DeviceQuota*> quotas;  // swap devices, fixed once the agent runs
   uint64_t staging_bytes = 0;
   Staging staging;                 // used under the swap table's lock, prepared by the agent
@@ -118,8 +121,12 @@ bool SwapOut(Agent& a, DeviceQuota& quota, uint64_t ask) {
   {
     std::lock_guard lock(a.mu);
     before = a.state;
-    if (before == State::kSwappingIn) return false;  // its call is charging: ask again later
-    SetStateLocked(a, State::kSwappingOut);
+    // A swap-in waiting for its charge has nothing running and nothing mapped yet: what is still
+    // resident may go too (else two tenants each waiting for the other's memory would deadlock).
+    // Once it maps, ask again later.
+    if (before == State::kSwappingIn && !a.charging) return false;
+    if (before != State::kSwappingIn) SetStateLocked(a, State::kSwappingOut);
+    else a.moving = true;
   }
   const uint64_t start = ActivityClockNs();
   bool ok = true;
@@ -139,7 +146,9 @@ bool SwapOut(Agent& a, DeviceQuota& quota, uint64_t ask) {
   const uint64_t took = ActivityClockNs() - start;
   {
     std::lock_guard lock(a.mu);
-    SetStateLocked(a, OutBytes(nullptr) > 0 ? State::kOut : State::kResident);
+    if (before != State::kSwappingIn) SetStateLocked(a, OutBytes(nullptr) > 0 ? State::kOut : State::kResident);
+    a.moving = false;
+    a.cv.notify_all();
   }
   // Answered with what moved, or with everything asked when nothing more can move.
   session->NoteSwappedOut(moved, took, moved > 0 ? moved : ask);
@@ -188,6 +197,7 @@ void PrepareStaging(Agent& a) {
 // The calling thread swaps every allocation back in. Under a.mu on entry and exit (unlocked in
 // between); the state is kSwappingIn.
 CUresult SwapInLocked(Agent& a, std::unique_lock<std::mutex>& lock) {
+  a.charging = true;
   lock.unlock();
   const uint64_t start = ActivityClockNs();
   // Charge first, waiting as any burst does (the ledger asks others to swap out for it).
@@ -204,8 +214,16 @@ CUresult SwapInLocked(Agent& a, std::unique_lock<std::mutex>& lock) {
     charged.emplace_back(q, bytes);
   }
   const uint64_t charged_at = ActivityClockNs();
+  {
+    // The agent may be moving more out for another tenant meanwhile: wait for it to finish, and
+    // keep it from starting again until the next swap-in.
+    std::unique_lock relock(a.mu);
+    a.cv.wait(relock, [&] { return !a.moving; });
+    a.charging = false;
+  }
+  std::map<DeviceQuota*, uint64_t> budget(charged.begin(), charged.end());
   if (rc == CUDA_SUCCESS) {
-    rc = SwapIn(a.staging, [&](DeviceQuota& q, uint64_t bytes) {
+    rc = SwapIn(a.staging, budget, [&](DeviceQuota& q, uint64_t bytes) {
       for (auto& [cq, c] : charged)
         if (cq == &q) c = c > bytes ? c - bytes : 0;  // what is left is handed back below
       const uint64_t now = ActivityClockNs();

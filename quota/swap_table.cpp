@@ -312,13 +312,16 @@ uint64_t SwapOut(DeviceQuota& quota, uint64_t want, Staging& staging) {
   return moved;
 }
 
-CUresult SwapIn(Staging& staging, const std::function<void(DeviceQuota&, uint64_t)>& done) {
+CUresult SwapIn(Staging& staging, const std::map<DeviceQuota*, uint64_t>& budget,
+                const std::function<void(DeviceQuota&, uint64_t)>& done) {
   Table& t = TheTable();
   std::lock_guard lock(t.mu);
   std::map<DeviceQuota*, uint64_t> back;
   CUresult result = CUDA_SUCCESS;
   for (auto& [base, e] : t.entries) {
     if (e.handle != 0) continue;
+    const auto allowed = budget.find(e.quota);
+    if (allowed == budget.end() || back[e.quota] + e.mapped > allowed->second) continue;  // not charged
     CUresult rc = MapAt(e, base);
     if (rc == CUDA_SUCCESS) {
       const void* host = e.staging;

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "quota/memory_accounting.h"
@@ -41,10 +42,11 @@ uint64_t OutBytes(const DeviceQuota* quota);
 // Moves allocations of `quota`, largest first, until at least `want` bytes are out: copied into
 // staging, unmapped, released and uncharged. Returns the bytes moved.
 uint64_t SwapOut(DeviceQuota& quota, uint64_t want, Staging& staging);
-// Brings every allocation that is out back to its address (charges already taken: `charged`
-// bytes per quota, corrected here for frees meanwhile). Returns the bytes brought back per quota
-// through `done`; CUDA_SUCCESS or the driver's error (what could not come back stays out).
-CUresult SwapIn(Staging& staging, const std::function<void(DeviceQuota&, uint64_t)>& done);
+// Brings allocations that are out back to their addresses, as many as `budget` (bytes charged
+// for them, per quota) covers. Reports the bytes brought back per quota through `done`;
+// CUDA_SUCCESS or the driver's error (what could not come back stays out).
+CUresult SwapIn(Staging& staging, const std::map<DeviceQuota*, uint64_t>& budget,
+                const std::function<void(DeviceQuota&, uint64_t)>& done);
 // The quotas with memory out now.
 std::vector<DeviceQuota*> QuotasWithMemoryOut();
 

@@ -11,6 +11,12 @@
  *                               each; default the H100's 66 of 128); the SM count follows
  *   GPUSHARE_FAKE_QMD_VERSION   the descriptors' version byte (default 0x40, Hopper V04_00)
  *   GPUSHARE_FAKE_PROFILER=1    the launch-callback slot is taken (as by CUPTI)
+ *   GPUSHARE_FAKE_DTOH_DELAY_MS every device-to-host copy sleeps this long first (slow swap-outs)
+ *
+ * Kernels that touch device memory which is not mapped or not accessible (a VMM range after
+ * cuMemUnmap) fault: the launch returns CUDA_ERROR_ILLEGAL_ADDRESS and the context is lost (every
+ * later launch and synchronization returns it), as on a GPU. A cuCtxSynchronize while a stream of
+ * the context captures invalidates the capture (its cuStreamEndCapture fails).
  *
  * Launch callback (launch_callback.cpp): cuGetExportTable with the callback table's id
  * (sm_partition/launch_descriptor.h) subscribes one callback, fired with a fresh descriptor at
