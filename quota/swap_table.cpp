@@ -127,9 +127,10 @@ void Release(Entry& e, CUdeviceptr base) {
   Real().cuMemAddressFree(base, e.mapped);
 }
 
+// `data` points at the attribute's own type, as the driver's caller passes it.
 template <typename T>
 void Put(void* data, T value) {
-  std::memcpy(data, &value, sizeof value);
+  *static_cast<T*>(data) = value;
 }
 
 }  // namespace
