@@ -21,7 +21,7 @@
 namespace gpushare::quota::swap {
 namespace detail {
 Stripe g_stripes[kStripes];
-bool g_enabled = false;
+std::atomic<bool> g_enabled{false};
 std::atomic<uint32_t> g_gate{0};
 thread_local int t_stripe = 0;
 thread_local int t_depth = 0;
@@ -269,7 +269,7 @@ void AddQuota(DeviceQuota& quota, uint64_t staging_bytes) {
   Agent& a = TheAgent();
   a.quotas.push_back(&quota);
   a.staging_bytes += staging_bytes;
-  detail::g_enabled = true;
+  detail::g_enabled.store(true, std::memory_order_relaxed);
 }
 
 void StartAgentThread() {

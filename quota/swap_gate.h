@@ -24,7 +24,7 @@ struct alignas(64) Stripe {
   std::atomic<int64_t> inflight{0};
 };
 extern Stripe g_stripes[kStripes];
-extern bool g_enabled;                // a swap tenant exists on some device (set at enumeration)
+extern std::atomic<bool> g_enabled;   // a swap tenant exists on some device (set at enumeration)
 extern std::atomic<uint32_t> g_gate;  // 0: open; nonzero: closed (swapping, or memory out)
 extern thread_local int t_stripe;     // this thread's stripe + 1 (0: not chosen yet)
 extern thread_local int t_depth;      // gated calls this thread is inside (a kernel calling back)
@@ -37,7 +37,7 @@ int ChooseStripe();
 }  // namespace detail
 
 // Whether this process may swap: nothing below runs otherwise.
-inline bool Enabled() { return detail::g_enabled; }
+inline bool Enabled() { return detail::g_enabled.load(std::memory_order_relaxed); }
 
 // Sum of the in-flight stripes: 0 once every call that passed the gate has left.
 int64_t InFlight();
@@ -45,7 +45,7 @@ int64_t InFlight();
 class SwapGate {
  public:
   SwapGate() {
-    if (__builtin_expect(!detail::g_enabled, 1)) return;
+    if (__builtin_expect(!detail::g_enabled.load(std::memory_order_relaxed), 1)) return;
     Enter();
   }
   ~SwapGate() {
