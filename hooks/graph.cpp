@@ -4,6 +4,7 @@
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
 #include "quota/pool_accounting.h"
+#include "quota/swap_gate.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
@@ -32,6 +33,7 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* phGraphNode, CUgraph hGra
 
 GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
   GS_ENSURE_INIT();
+  GS_SWAP_GATE();
   const CUresult rc = gpushare::compute::GatedLaunch(hStream, false, [&] { return Real().cuGraphLaunch(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
@@ -39,6 +41,7 @@ GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
 
 GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
   GS_ENSURE_INIT();
+  GS_SWAP_GATE();
   const CUresult rc =
       gpushare::compute::GatedLaunch(hStream, true, [&] { return Real().cuGraphLaunch_ptsz(hGraphExec, hStream); });
   SyncAllGraphMemory();

@@ -1,6 +1,8 @@
 // Synchronous allocations and what the program is told about memory.
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
+#include "quota/swap_gate.h"
+#include "quota/swap_table.h"
 #include "quota/unseen_memory.h"
 
 using gpushare::Real;
@@ -11,6 +13,7 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
   GS_ENSURE_INIT();
   const quota::Target t = quota::CurrentTarget();
   if (t.quota == nullptr) return Real().cuMemAlloc_v2(dptr, bytesize);
+  if (t.quota->swaps()) return quota::swap::Allocate(t, bytesize, dptr);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
   if (!charge) return quota::Deny(*t.quota, bytesize, "cuMemAlloc");
   const CUresult rc =
@@ -55,6 +58,7 @@ GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t 
 
 GS_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   GS_ENSURE_INIT();
+  if (CUresult rc; quota::swap::Enabled() && quota::swap::Free(dptr, &rc)) return rc;
   const CUresult rc = Real().cuMemFree_v2(dptr);
   if (rc == CUDA_SUCCESS && dptr != 0) quota::Forget(HandleKind::kDevicePtr, dptr);
   return rc;
@@ -98,4 +102,34 @@ GS_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
   const CUresult rc = Real().cuMemRelease(handle);
   if (rc == CUDA_SUCCESS) quota::Forget(HandleKind::kVmmHandle, handle);
   return rc;
+}
+
+// Pointer queries: swappable allocations answer as cuMemAlloc memory does (quota/swap_table.h).
+GS_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr* pbase, size_t* psize, CUdeviceptr dptr) {
+  GS_ENSURE_INIT();
+  if (quota::swap::Enabled() && quota::swap::AddressRange(dptr, pbase, psize)) return CUDA_SUCCESS;
+  return Real().cuMemGetAddressRange_v2(pbase, psize, dptr);
+}
+
+GS_EXPORT CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdeviceptr ptr) {
+  GS_ENSURE_INIT();
+  if (CUresult rc; quota::swap::Enabled() && quota::swap::PointerAttribute(data, attribute, ptr, &rc)) return rc;
+  return Real().cuPointerGetAttribute(data, attribute, ptr);
+}
+
+GS_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute* attributes, void** data,
+                                          CUdeviceptr ptr) {
+  GS_ENSURE_INIT();
+  if (!quota::swap::Enabled() || attributes == nullptr || data == nullptr || numAttributes == 0 ||
+      !quota::swap::AddressRange(ptr, nullptr, nullptr))
+    return Real().cuPointerGetAttributes(numAttributes, attributes, data, ptr);
+  for (unsigned int i = 0; i < numAttributes; ++i) {
+    if (data[i] == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = CUDA_SUCCESS;
+    if (!quota::swap::PointerAttribute(data[i], attributes[i], ptr, &rc))
+      rc = Real().cuPointerGetAttribute(data[i], attributes[i], ptr);
+    // As the driver does here: an attribute that does not apply reads as null, not an error.
+    if (rc != CUDA_SUCCESS && attributes[i] == CU_POINTER_ATTRIBUTE_HOST_POINTER) *static_cast<void**>(data[i]) = nullptr;
+  }
+  return CUDA_SUCCESS;
 }

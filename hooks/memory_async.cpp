@@ -4,6 +4,8 @@
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"
 #include "quota/pool_accounting.h"
+#include "quota/swap_table.h"
+#include "quota/swap_gate.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
@@ -72,6 +74,8 @@ GS_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytesi
 // cuMemFreeAsync also frees cuMemAlloc memory, which is ours to uncharge.
 GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
   GS_ENSURE_INIT();
+  // A swappable allocation is freed at once, after its context's work (as cuMemFree would).
+  if (CUresult swap_rc; quota::swap::Enabled() && quota::swap::Free(dptr, &swap_rc)) return swap_rc;
   const CUresult rc = Real().cuMemFreeAsync(dptr, hStream);
   if (rc == CUDA_SUCCESS) quota::Forget(quota::HandleKind::kDevicePtr, dptr);
   return rc;
@@ -79,6 +83,8 @@ GS_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
 
 GS_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream) {
   GS_ENSURE_INIT();
+  // A swappable allocation is freed at once, after its context's work (as cuMemFree would).
+  if (CUresult swap_rc; quota::swap::Enabled() && quota::swap::Free(dptr, &swap_rc)) return swap_rc;
   const CUresult rc = Real().cuMemFreeAsync_ptsz(dptr, hStream);
   if (rc == CUDA_SUCCESS) quota::Forget(quota::HandleKind::kDevicePtr, dptr);
   return rc;

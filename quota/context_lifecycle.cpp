@@ -1,5 +1,8 @@
 #include "quota/context_lifecycle.h"
 
+#include "quota/swap_gate.h"
+#include "quota/swap_table.h"
+
 #include <mutex>
 
 #include "src/options.h"
@@ -54,6 +57,7 @@ CUresult ReleasePrimary(CUdevice dev, CUresult (*release)(CUdevice)) {
   std::lock_guard lock(p.mu);
   if (p.retains > 0 && --p.retains == 0) {
     ForgetContext(p.ctx, /*keep_overhead=*/false);
+    if (swap::Enabled()) swap::ForgetContext(p.ctx);
     p.ctx = nullptr;
   }
   return rc;
@@ -66,9 +70,13 @@ CUresult ResetPrimary(CUdevice dev, CUresult (*reset)(CUdevice)) {
   std::lock_guard lock(p.mu);
   // Its allocations are gone; the context itself comes back on next use while still retained.
   if (p.ctx != nullptr) ForgetContext(p.ctx, /*keep_overhead=*/p.retains > 0);
+  if (p.ctx != nullptr && swap::Enabled()) swap::ForgetContext(p.ctx);
   return rc;
 }
 
-void OnContextDestroyed(CUcontext ctx) { ForgetContext(ctx, /*keep_overhead=*/false); }
+void OnContextDestroyed(CUcontext ctx) {
+  ForgetContext(ctx, /*keep_overhead=*/false);
+  if (swap::Enabled()) swap::ForgetContext(ctx);
+}
 
 }  // namespace gpushare::quota

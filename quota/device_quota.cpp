@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "compute/compute.h"
+#include "quota/swap_agent.h"
 #include "quota/tenant_identity.h"
 #include "sm_partition/sm_partition.h"
 #include "quota/watcher.h"
@@ -78,7 +79,9 @@ std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_
   tenant.best_effort = o.best_effort;
   tenant.resolver = o.resolver == option_kind::ResolverValue::kPriority ? ResolverKind::kPriority
                     : o.resolver == option_kind::ResolverValue::kWait   ? ResolverKind::kWait
+                    : o.resolver == option_kind::ResolverValue::kSwap   ? ResolverKind::kSwap
                                                                         : ResolverKind::kNone;
+  if (tenant.resolver == ResolverKind::kSwap) tenant.swap_quantum_ns = o.swap_quantum;
   tenant.priority = o.priority;
   tenant.idle_timeout_ns = o.idle_timeout;
   tenant.kill_grace_ns = o.kill_grace;
@@ -132,6 +135,9 @@ void Enumerate() {
     const Options& o = Opts();
     if (o.resolver != option_kind::ResolverValue::kNone)
       reg.quotas[i]->SetWaitPolicy(o.wait_timeout, o.wait_mode == option_kind::WaitModeValue::kRetry);
+    DeviceQuota& q = *reg.quotas[i];
+    if (!q.refused() && q.session()->resolver() == ResolverKind::kSwap)
+      swap::AddQuota(q, o.swap_staging.value_or(q.limit_bytes() - q.request_bytes()));
   }
 }
 
@@ -139,6 +145,7 @@ Registry& Devices() {
   static std::once_flag once;
   std::call_once(once, [] {
     Enumerate();
+    swap::StartAgentThread();
     for (const auto& q : TheRegistry().quotas)
       if (q != nullptr && !q->refused()) return StartWatcher();
   });

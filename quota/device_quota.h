@@ -28,6 +28,10 @@ class DeviceQuota {
   bool TryCharge(uint64_t bytes) {
     return session_ != nullptr && session_->TryCharge(bytes, wait_timeout_ns_, wait_on_retry_only_);
   }
+  // The same, waiting whatever GPUSHARE_WAIT_MODE says (a swap-in charges the memory it held).
+  bool TryChargeWaiting(uint64_t bytes) {
+    return session_ != nullptr && session_->TryCharge(bytes, wait_timeout_ns_, /*wait_on_retry_only=*/false);
+  }
   // For memory the driver has already handed out (a pool grew): charged even past the limit.
   void ForceCharge(uint64_t bytes) {
     if (session_ != nullptr) session_->ForceCharge(bytes);
@@ -56,6 +60,8 @@ class DeviceQuota {
   CUdevice ordinal() const { return ordinal_; }
   const CUuuid& uuid() const { return uuid_; }
   bool refused() const { return session_ == nullptr; }
+  // Its tenant takes turns through host memory (GPUSHARE_RESOLVER=swap): cuMemAlloc is swappable.
+  bool swaps() const { return session_ != nullptr && session_->resolver() == ResolverKind::kSwap; }
   LedgerSession* session() const { return session_.get(); }
   // How a colliding burst waits (GPUSHARE_WAIT_TIMEOUT, GPUSHARE_WAIT_MODE); 0 refuses at once.
   uint64_t wait_timeout_ns() const { return wait_timeout_ns_; }

@@ -54,6 +54,7 @@ const char* ResolverName(ResolverKind resolver) {
     case ResolverKind::kNone: return "none";
     case ResolverKind::kWait: return "wait";
     case ResolverKind::kPriority: return "priority";
+    case ResolverKind::kSwap: return "swap";
   }
   return "?";
 }
@@ -136,6 +137,7 @@ void LedgerSession::AdoptResolver(const TenantConfig& cfg) {
   priority_ = cfg.priority;
   idle_timeout_ns_ = cfg.idle_timeout_ns;
   kill_grace_ns_ = cfg.kill_grace_ns;
+  swap_quantum_ns_ = cfg.swap_quantum_ns;
 }
 
 bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
@@ -156,14 +158,17 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
         return false;
       }
       if (t.resolver != static_cast<uint32_t>(cfg.resolver) || t.priority != cfg.priority ||
-          t.idle_timeout_ns != cfg.idle_timeout_ns || t.kill_grace_ns != cfg.kill_grace_ns) {
+          t.idle_timeout_ns != cfg.idle_timeout_ns || t.kill_grace_ns != cfg.kill_grace_ns ||
+          t.swap_quantum_ns != cfg.swap_quantum_ns) {
         *error = "gpushare: tenant '" + cfg.name + "' in " + path_ + " has resolver " +
                  ResolverName(static_cast<ResolverKind>(t.resolver)) + ", priority " +
                  std::to_string(t.priority) + ", idle timeout " + std::to_string(t.idle_timeout_ns) +
                  " ns, kill grace " + std::to_string(t.kill_grace_ns) + " ns; this process asks for " +
                  ResolverName(cfg.resolver) + ", " + std::to_string(cfg.priority) + ", " +
                  std::to_string(cfg.idle_timeout_ns) + " ns, " + std::to_string(cfg.kill_grace_ns) +
-                 " ns (every process of a tenant must agree)";
+                 " ns (every process of a tenant must agree; swap quantum " +
+                 std::to_string(t.swap_quantum_ns) + " ns here, " + std::to_string(cfg.swap_quantum_ns) +
+                 " ns asked)";
         return false;
       }
       if (t.compute_share_bp != cfg.compute_share_bp || t.compute_flags != cfg.compute_flags) {
@@ -227,6 +232,8 @@ bool LedgerSession::Join(const TenantConfig& cfg, std::string* error) {
   t.priority = cfg.priority;
   t.idle_timeout_ns = cfg.idle_timeout_ns;
   t.kill_grace_ns = cfg.kill_grace_ns;
+  t.swap_quantum_ns = cfg.swap_quantum_ns;
+  t.swap_turn_ns = lf::NowMonotonicNs();
   t.sm_asked_kind = cfg.sm.kind;
   t.sm_asked = cfg.sm.value;
   t.compute_share_bp = cfg.compute_share_bp;

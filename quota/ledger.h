@@ -19,6 +19,10 @@
 //   priority  first marks victims, tenants bursting past their request that are of lower
 //             priority, or idle longer than the REQUESTER's idle_timeout_ns, then waits as above
 //             for their deaths to be reaped (quota/resolver_priority.cpp).
+//   swap      first asks victims, swap tenants bursting past their request whose quantum is
+//             over (then tenants idle past the requester's idle_timeout_ns, wholly), to move
+//             memory to host memory, then waits as above for their agents to release it
+//             (quota/resolver_swap.cpp; the process side is quota/swap_*.cpp).
 // How to add another resolver: handle it in LedgerSession::AttemptLocked (resolver_wait.cpp),
 // which holds the ledger lock and has already reaped dead processes once before a refusal.
 #pragma once
@@ -39,8 +43,9 @@ enum class ResolverKind : uint32_t {
   kNone = GS_RESOLVER_NONE,
   kWait = GS_RESOLVER_WAIT,
   kPriority = GS_RESOLVER_PRIORITY,
+  kSwap = GS_RESOLVER_SWAP,
 };
-const char* ResolverName(ResolverKind resolver);  // "none", "wait", "priority"; "?" otherwise
+const char* ResolverName(ResolverKind resolver);  // "none", "wait", "priority", "swap"; "?" otherwise
 
 enum class TerminationReason : uint32_t {
   kLowerPriority = GS_TERMINATE_LOWER_PRIORITY,
@@ -61,6 +66,7 @@ struct TenantConfig {
   int32_t priority = 0;          // priority resolver: higher wins
   uint64_t idle_timeout_ns = 0;  // as a requester: a tenant idle longer may be a victim; 0 = never
   uint64_t kill_grace_ns = 0;    // as a victim: its watcher's SIGTERM to SIGKILL
+  uint64_t swap_quantum_ns = 0;  // swap resolver: its turn before it may be swapped out again
   sm::SmAsk sm{};                // GPUSHARE_SM (every process of a tenant must agree too)
   uint32_t compute_share_bp = 0; // GPUSHARE_COMPUTE in basis points; 0: no share, never gated
   uint32_t compute_flags = 0;    // GS_COMPUTE_* (agreed too)
@@ -174,6 +180,22 @@ class LedgerSession {
   bool WithLock(const std::function<void()>& fn);
   // Whether process slot `slot` belongs to a live process (this process's own slot is alive).
   bool ProcessAlive(uint32_t slot) const;
+  // Swap (quota/resolver_swap.cpp), for this process's agent. What requesters ask this tenant
+  // to swap out (0: nothing), and the futex word's value read before it.
+  uint64_t SwapAsk(uint32_t* seq) const;
+  // Sleeps until the ask word moves past `seq` or timeout_ns passes.
+  void WaitForSwapAsk(uint32_t seq, uint64_t timeout_ns) const;
+  // This process moved `bytes` out (already uncharged) in `ns`; the ask is lowered by
+  // `answered` (what it freed, or all it saw when it has nothing more to give).
+  void NoteSwappedOut(uint64_t bytes, uint64_t ns, uint64_t answered);
+  // It brought `bytes` back (charged again) in `ns`, after waiting `wait_ns` for the memory;
+  // its tenant's turn begins.
+  void NoteSwappedIn(uint64_t bytes, uint64_t ns, uint64_t wait_ns);
+  void SetSwapState(uint32_t state);               // GS_SWAP_*
+  // Its resident VMM-backed bytes (what it could move out) and its bytes out now.
+  void SetSwapBytes(uint64_t swappable_bytes, uint64_t out_bytes);
+  void SetStagingBytes(uint64_t bytes);            // pinned host staging it holds
+  uint64_t swap_quantum_ns() const { return swap_quantum_ns_; }
   ResolverKind resolver() const { return resolver_; }
   int32_t priority() const { return priority_; }
   uint64_t idle_timeout_ns() const { return idle_timeout_ns_; }
@@ -202,6 +224,9 @@ class LedgerSession {
   // resolver_priority.cpp: marks victims for a refused burst; true when some are pending (marked,
   // by anyone, and not yet gone).
   bool MarkVictimsLocked(const ChargeQuery& q);
+  // resolver_swap.cpp: asks victims to swap out for a refused burst; true when some asks are
+  // pending (made, by anyone, and not yet answered).
+  bool AskSwapVictimsLocked(const ChargeQuery& q);
   uint64_t TenantIdleNsLocked(uint32_t tenant, uint64_t now_ns) const;
   [[gnu::cold, gnu::noinline]] void AdjustSlow(uint64_t bytes, bool add);
   // Adds (or removes) bytes on the tenant/process pair; false if the tenant is frozen.
@@ -235,6 +260,7 @@ class LedgerSession {
   int32_t priority_ = 0;
   uint64_t idle_timeout_ns_ = 0;
   uint64_t kill_grace_ns_ = 0;
+  uint64_t swap_quantum_ns_ = 0;
   std::string path_;
 };
 
@@ -249,6 +275,10 @@ struct ProcessSnapshot {
   uint64_t last_active_ns = 0;  // ActivityClockNs
   uint32_t waiting = 0;         // its threads waiting for memory
   uint32_t sm_mode = 0;         // GS_SM_MODE_*
+  uint64_t swapped_out_bytes = 0;  // in host staging now
+  uint64_t swappable_bytes = 0;    // resident and VMM-backed
+  uint64_t staging_bytes = 0;      // pinned host staging held
+  uint32_t swap_state = 0;         // GS_SWAP_*
   bool alive = false;  // its slot lock is held
   std::string container_id;
 };
@@ -290,6 +320,13 @@ struct TenantSnapshot {
   uint64_t compute_recent_window_ns = 0;  // the span those two cover
   bool compute_holds_turn = false;
   uint32_t compute_wanting = 0;     // its processes' threads waiting at the gate now
+  // Swap: its quantum, what it is asked to give, and its records.
+  uint64_t swap_quantum_ns = 0;
+  uint64_t swap_ask_bytes = 0;
+  uint64_t swap_turn_age_ns = 0;    // since its current turn began, at the read
+  uint64_t swapped_out_bytes = 0;   // its live processes' bytes in host staging now
+  uint64_t swaps_out = 0, swap_out_bytes = 0, swap_out_ns = 0;
+  uint64_t swaps_in = 0, swap_in_bytes = 0, swap_in_ns = 0, swap_wait_ns = 0;
   std::vector<ProcessSnapshot> processes;
 };
 struct WaiterSnapshot {
@@ -322,6 +359,7 @@ struct LedgerSnapshot {
   uint64_t reaped_processes = 0;
   uint32_t waiting = 0;       // threads waiting for memory
   uint64_t terminations = 0;  // marks ever recorded
+  uint64_t swaps_out = 0, swap_out_bytes = 0, swaps_in = 0, swap_in_bytes = 0;  // every tenant
   bool sm_map_ready = false;  // the TPC map was measured (sm_map)
   sm::TpcMap sm_map;
   uint64_t sm_map_ns = 0;     // how long measuring it took

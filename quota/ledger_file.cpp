@@ -214,7 +214,7 @@ std::string CheckSlots(const void* base) {
     if (t.request_bytes > t.limit_bytes || t.asked_request_bytes > t.limit_bytes)
       return where + "request " + U64(t.request_bytes) + " above limit " + U64(t.limit_bytes);
     if ((t.flags & ~GS_TENANT_BEST_EFFORT) != 0) return where + "unknown flags " + U64(t.flags);
-    if (t.resolver > GS_RESOLVER_PRIORITY) return where + "unknown resolver " + U64(t.resolver);
+    if (t.resolver > GS_RESOLVER_SWAP) return where + "unknown resolver " + U64(t.resolver);
     if (t.sm_asked_kind > GS_SM_ASK_PERCENT || (t.sm_asked_kind == GS_SM_ASK_PERCENT && t.sm_asked > 100))
       return where + "unknown SM slice " + U64(t.sm_asked_kind) + "/" + U64(t.sm_asked);
     if ((t.sm_flags & ~(GS_SM_OVERLAPS | GS_SM_UNCONFINED)) != 0) return where + "unknown SM flags " + U64(t.sm_flags);
@@ -234,6 +234,7 @@ std::string CheckSlots(const void* base) {
       return where + "tenant index " + U64(p.tenant_index) + " out of range";
     if (!NulTerminated(p.container_id, sizeof p.container_id))
       return where + "container id is not NUL-terminated";
+    if (p.swap_state > GS_SWAP_SWAPPING_IN) return where + "unknown swap state " + U64(p.swap_state);
   }
   for (uint32_t i = 0; i < GS_LEDGER_WAITER_SLOTS; ++i) {
     const GsLedgerWaiter& w = h.waiters[i];

@@ -52,6 +52,10 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->compute_epoch = h.compute_epoch;
   out->compute_dead_handovers = h.compute_dead_handovers;
   out->compute_preemptions = h.compute_preemptions;
+  out->swaps_out = h.swaps_out;
+  out->swap_out_bytes = h.swap_out_bytes;
+  out->swaps_in = h.swaps_in;
+  out->swap_in_bytes = h.swap_in_bytes;
   out->sm_map_ready = h.sm_map_state == GS_SM_MAP_READY;
   if (out->sm_map_ready) {
     out->sm_map.sm_count = h.sm_count;
@@ -131,6 +135,16 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ts.compute_recent_gpu_ns = t.compute_window_gpu_ns[0] + t.compute_window_gpu_ns[1];
       ts.compute_recent_throttled_ns = t.compute_window_throttled_ns[0] + t.compute_window_throttled_ns[1];
     }
+    ts.swap_quantum_ns = t.swap_quantum_ns;
+    ts.swap_ask_bytes = t.swap_ask_bytes;
+    ts.swap_turn_age_ns = now > t.swap_turn_ns ? now - t.swap_turn_ns : 0;
+    ts.swaps_out = t.swaps_out;
+    ts.swap_out_bytes = t.swap_out_bytes;
+    ts.swap_out_ns = t.swap_out_ns;
+    ts.swaps_in = t.swaps_in;
+    ts.swap_in_bytes = t.swap_in_bytes;
+    ts.swap_in_ns = t.swap_in_ns;
+    ts.swap_wait_ns = t.swap_wait_ns;
     uint64_t latest_activity = 0;
     for (uint32_t j = 0; j < GS_LEDGER_PROCESS_SLOTS; ++j) {
       const GsLedgerProcess& p = processes[j];
@@ -147,9 +161,14 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.sm_mode = p.sm_mode;
       ts.compute_wanting += p.compute_wanting;
       if (h.compute_owner == j + 1) ts.compute_holds_turn = true;
+      ps.swapped_out_bytes = p.swapped_out_bytes;
+      ps.swappable_bytes = p.swappable_bytes;
+      ps.staging_bytes = p.staging_bytes;
+      ps.swap_state = p.swap_state;
       latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;
+      if (ps.alive) ts.swapped_out_bytes += ps.swapped_out_bytes;
       ts.processes.push_back(std::move(ps));
     }
     ts.idle_ns = now > latest_activity ? now - latest_activity : 0;

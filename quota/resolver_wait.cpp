@@ -147,6 +147,7 @@ LedgerSession::Attempt LedgerSession::AttemptLocked(uint64_t bytes, WaitState* w
       GS_LOG_INFO("gpushare: tenant '{}' waits for {} bytes: {} (resolver {}, up to {} ms)", tenant_->name,
                   bytes, DescribeVerdict(verdict), ResolverName(resolver_), (w->deadline_ns - now) / 1'000'000);
     if (resolver_ == ResolverKind::kPriority) w->victims_pending = MarkVictimsLocked(q);
+    if (resolver_ == ResolverKind::kSwap) w->victims_pending = AskSwapVictimsLocked(q);
     return Attempt::kWait;
   }
 }
@@ -203,6 +204,10 @@ void LedgerSession::EndWaitLocked(WaitState* w, bool granted) {
   DequeueLocked(w);
   A(tenant_->wait_ns_total).fetch_add(waited, std::memory_order_relaxed);
   A(tenant_->waits).fetch_add(1, std::memory_order_relaxed);
+  // Under swap, a burst granted after a collision starts the tenant's turn: its quantum runs
+  // from here before it can be asked to swap out.
+  if (granted && resolver_ == ResolverKind::kSwap)
+    A(tenant_->swap_turn_ns).store(lf::NowMonotonicNs(), std::memory_order_relaxed);
   if (granted)
     GS_LOG_INFO("gpushare: tenant '{}' got {} bytes after waiting {:.1f} ms", tenant_->name, w->bytes,
                 waited / 1e6);

@@ -98,6 +98,8 @@ bool Resolver::Parse(std::string_view text, Value& out) {
     out = ResolverValue::kWait;
   } else if (text == "priority") {
     out = ResolverValue::kPriority;
+  } else if (text == "swap") {
+    out = ResolverValue::kSwap;
   } else if (text == "none") {
     out = ResolverValue::kNone;
   } else {

@@ -86,10 +86,10 @@ struct Integer {
   static bool Parse(std::string_view text, Value& out);
 };
 
-enum class ResolverValue { kNone, kWait, kPriority };
+enum class ResolverValue { kNone, kWait, kPriority, kSwap };
 struct Resolver {
   using Value = ResolverValue;
-  static constexpr std::string_view kAccepted = "wait, priority or none (swap is not available yet)";
+  static constexpr std::string_view kAccepted = "wait, priority, swap or none";
   static bool Parse(std::string_view text, Value& out);
 };
 

@@ -27,6 +27,9 @@ constexpr const char* kUsage =
     "and the priority resolver's recent terminations (who, why, when, how much memory).\n"
     "With SM slices (GPUSHARE_SM): the GPU's SM count and slice granularity, and each tenant's\n"
     "SMs (granted, asked, TPC mask bits; overlapping or unconfined when so).\n"
+    "Under the swap resolver: each tenant's quantum, current turn, bytes out now, and its swap\n"
+    "records (swap-outs and swap-ins: count, bytes, time, bandwidth; time waited for memory),\n"
+    "and each process's swap state (resident, swapping-out, out, swapping-in).\n"
     "  --ledger-dir DIR  where the ledgers are\n"
     "  --json            print JSON instead of a table\n"
     "Exit status 1 when a ledger file is refused (corrupt, foreign, another version).\n";
@@ -82,6 +85,24 @@ std::string WallClock(uint64_t unix_ns) {
   return buf;
 }
 
+const char* SwapState(uint32_t state) {
+  switch (state) {
+    case GS_SWAP_RESIDENT: return "resident";
+    case GS_SWAP_SWAPPING_OUT: return "swapping-out";
+    case GS_SWAP_OUT: return "out";
+    case GS_SWAP_SWAPPING_IN: return "swapping-in";
+    default: return "?";
+  }
+}
+
+// "3 out 1.2 GiB in 25 ms (48.0 GB/s), 3 in ..." for a swap tenant.
+std::string SwapRecord(const char* way, uint64_t count, uint64_t bytes, uint64_t ns) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%llu %s, %s in %.1f ms (%.1f GB/s)", static_cast<unsigned long long>(count), way,
+                Human(bytes).c_str(), ns / 1e6, ns > 0 ? bytes / (ns / 1e9) / 1e9 : 0.0);
+  return buf;
+}
+
 nlohmann::json ToJson(const LedgerSnapshot& s) {
   nlohmann::json tenants = nlohmann::json::array();
   for (const auto& t : s.tenants) {
@@ -90,7 +111,9 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
       processes.push_back({{"slot", p.slot}, {"pid", p.pid}, {"used_bytes", p.used_bytes},
                            {"peak_bytes", p.peak_bytes}, {"alive", p.alive},
                            {"container_id", p.container_id}, {"start_unix_ns", p.start_unix_ns},
-                           {"generation", p.generation}, {"waiting", p.waiting}, {"sm_mode", SmMode(p.sm_mode)}});
+                           {"generation", p.generation}, {"waiting", p.waiting}, {"sm_mode", SmMode(p.sm_mode)},
+                           {"swap_state", SwapState(p.swap_state)}, {"swapped_out_bytes", p.swapped_out_bytes},
+                           {"swappable_bytes", p.swappable_bytes}, {"staging_bytes", p.staging_bytes}});
     tenants.push_back({{"name", t.name}, {"request_bytes", t.request_bytes},
                        {"asked_request_bytes", t.asked_request_bytes}, {"limit_bytes", t.limit_bytes},
                        {"used_bytes", t.used_bytes}, {"burst_bytes", t.burst_bytes},
@@ -116,6 +139,12 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                                     {"recent_gpu_percent", t.compute_recent_window_ns == 0 ? 0.0
                                          : 100.0 * static_cast<double>(t.compute_recent_gpu_ns) / static_cast<double>(t.compute_recent_window_ns)},
                                     {"holds_turn", t.compute_holds_turn}, {"wanting", t.compute_wanting}}},
+                       {"swap", {{"quantum_ns", t.swap_quantum_ns}, {"ask_bytes", t.swap_ask_bytes},
+                                 {"turn_age_ns", t.swap_turn_age_ns}, {"swapped_out_bytes", t.swapped_out_bytes},
+                                 {"swaps_out", t.swaps_out}, {"swap_out_bytes", t.swap_out_bytes},
+                                 {"swap_out_ns", t.swap_out_ns}, {"swaps_in", t.swaps_in},
+                                 {"swap_in_bytes", t.swap_in_bytes}, {"swap_in_ns", t.swap_in_ns},
+                                 {"swap_wait_ns", t.swap_wait_ns}}},
                        {"processes", processes}});
   }
   nlohmann::json waiters = nlohmann::json::array();
@@ -143,7 +172,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
           {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"waiting", s.waiting}, {"hidden_bytes", s.hidden_bytes},
-          {"terminations", s.terminations}, {"tenants", tenants}, {"waiters", waiters},
+          {"terminations", s.terminations}, {"swaps_out", s.swaps_out}, {"swap_out_bytes", s.swap_out_bytes},
+          {"swaps_in", s.swaps_in}, {"swap_in_bytes", s.swap_in_bytes}, {"tenants", tenants}, {"waiters", waiters},
           {"compute_turns", s.compute_epoch}, {"compute_preemptions", s.compute_preemptions},
           {"compute_dead_handovers", s.compute_dead_handovers},
           {"recent_terminations", terminations}};
@@ -188,6 +218,7 @@ void PrintText(const LedgerSnapshot& s) {
   }
   std::vector<std::vector<std::string>> rows = {
       {"TENANT", "REQUEST", "LIMIT", "USED", "BURST", "OOM", "RESOLVER", "WAITED", "IDLE", "PROCESSES", "SMS"}};
+  std::vector<std::string> swap_lines;
   for (const auto& t : s.tenants) {
     std::string resolver = ResolverName(t.resolver);
     if (t.resolver == ResolverKind::kPriority) resolver += " " + std::to_string(t.priority);
@@ -197,8 +228,19 @@ void PrintText(const LedgerSnapshot& s) {
                     Human(t.burst_bytes), std::to_string(t.oom_denials), resolver,
                     Seconds(t.wait_ns_total) + " (" + std::to_string(t.waits) + ")", Seconds(t.idle_ns),
                     std::to_string(t.processes.size()), SmCell(t, s)});
+    if (t.resolver == ResolverKind::kSwap) {
+      std::string swap = t.name + ": quantum " + Seconds(t.swap_quantum_ns) + ", turn " + Seconds(t.swap_turn_age_ns) +
+                         ", out now " + Human(t.swapped_out_bytes) + "; " +
+                         SwapRecord("out", t.swaps_out, t.swap_out_bytes, t.swap_out_ns) + "; " +
+                         SwapRecord("in", t.swaps_in, t.swap_in_bytes, t.swap_in_ns) + ", waited " +
+                         Seconds(t.swap_wait_ns);
+      if (t.swap_ask_bytes > 0) swap += "; asked for " + Human(t.swap_ask_bytes);
+      swap_lines.push_back(swap);
+    }
     for (const auto& p : t.processes)
-      rows.push_back({"  pid " + std::to_string(p.pid), "", "", Human(p.used_bytes), "", "", "",
+      rows.push_back({"  pid " + std::to_string(p.pid) +
+                          (t.resolver == ResolverKind::kSwap ? std::string(" (") + SwapState(p.swap_state) + ")" : ""),
+                      "", "", Human(p.used_bytes), "", "", "",
                       p.waiting > 0 ? std::to_string(p.waiting) + " waiting" : "", "",
                       std::string(p.alive ? "alive" : "dead") +
                           (p.container_id.empty() ? "" : "  " + p.container_id.substr(0, 12)),
@@ -225,6 +267,11 @@ void PrintText(const LedgerSnapshot& s) {
                    t.compute_holds_turn ? "holds the turn" : t.compute_wanting > 0 ? "waiting" : ""});
     }
     PrintTable(c, "    ");
+  }
+  if (!swap_lines.empty()) {
+    std::cout << "  swap (" << s.swaps_out << " out, " << Human(s.swap_out_bytes) << "; " << s.swaps_in << " in, "
+              << Human(s.swap_in_bytes) << " on this GPU):\n";
+    for (const auto& line : swap_lines) std::cout << "    " << line << "\n";
   }
   auto tenant_name = [&](uint32_t slot) {
     for (const auto& t : s.tenants)

@@ -21,8 +21,7 @@ struct TenantMetric {
   double (*value)(const TenantSnapshot&);
 };
 
-// One row per metric. Not here yet, waiting on its source (never a made-up number):
-//   gpushare_swaps_total: swap.
+// One row per metric; never a made-up number.
 constexpr TenantMetric kTenantMetrics[] = {
     {"gpushare_memory_used_bytes", "gauge", "Device memory the tenant holds, all its processes together.",
      [](const TenantSnapshot& t) { return static_cast<double>(t.used_bytes); }},
@@ -48,6 +47,20 @@ constexpr TenantMetric kTenantMetrics[] = {
      [](const TenantSnapshot& t) { return static_cast<double>(t.compute_throttled_ns) / 1e9; }},
     {"gpushare_compute_turns_total", "counter", "Turns the tenant was granted.",
      [](const TenantSnapshot& t) { return static_cast<double>(t.compute_turns); }},
+    {"gpushare_swaps_total", "counter", "Times the tenant's processes swapped memory out to host memory (swap resolver).",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swaps_out); }},
+    {"gpushare_swap_out_bytes_total", "counter", "Bytes the tenant swapped out to host memory.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swap_out_bytes); }},
+    {"gpushare_swap_out_seconds_total", "counter", "Time the tenant spent swapping out (gate, drain, copy, release).",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swap_out_ns) / 1e9; }},
+    {"gpushare_swap_ins_total", "counter", "Times the tenant's processes swapped memory back in.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swaps_in); }},
+    {"gpushare_swap_in_bytes_total", "counter", "Bytes the tenant swapped back in.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swap_in_bytes); }},
+    {"gpushare_swap_in_seconds_total", "counter", "Time the tenant spent swapping in (mapping and copying; waiting excluded).",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swap_in_ns) / 1e9; }},
+    {"gpushare_swapped_out_bytes", "gauge", "The tenant's bytes in host memory now.",
+     [](const TenantSnapshot& t) { return static_cast<double>(t.swapped_out_bytes); }},
     {"gpushare_processes", "gauge", "Live processes of the tenant on the device.",
      [](const TenantSnapshot& t) {
        return static_cast<double>(std::count_if(t.processes.begin(), t.processes.end(), [](const auto& p) { return p.alive; }));

@@ -50,6 +50,20 @@
  *    floor never passes the virtual time of a tenant busy in the last 50 ms), stores
  *    owner, generation and grant_ns, then compute_owner, bumps compute_seq and wakes it. Only
  *    tenants with compute_share_bp > 0 take part; others are never gated.
+ *  - Swap (version 4, the swap_* regions): under GS_RESOLVER_SWAP a refused burst asks victim
+ *    tenants to move memory to host memory. Under the lock the requester raises the victim's
+ *    swap_ask_bytes (atomic), sets swap_requester, bumps swap_seq and FUTEX_WAKEs it (shared);
+ *    the agent thread of each victim process FUTEX_WAITs on swap_seq, gates and drains its
+ *    process, copies allocations out, unmaps and releases them, uncharges them (so the ledger
+ *    shows them free: used_bytes never includes swapped-out bytes), adds them to its process
+ *    slot's swapped_out_bytes, and CAS-lowers swap_ask_bytes by what it freed. A swapped-out
+ *    process charges its bytes again (through the resolver, as any allocation) before its next
+ *    gated call proceeds. A tenant is a victim only once its quantum is over: swap_turn_ns (set
+ *    at join, at each swap-in and at each burst granted after a wait) + swap_quantum_ns, unless
+ *    it is idle past the requester's idle_timeout_ns; it is asked for no more than its live
+ *    processes' swappable_bytes. Per-tenant records (swaps_out .. swap_in_ns)
+ *    and the header's totals are atomic adds. A process killed mid-swap is reaped as any other:
+ *    its used_bytes (resident bytes only) is released, and its staging is its own host memory.
  *
  * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
@@ -99,6 +113,12 @@
 #define GS_RESOLVER_NONE 0u     /* refused at once */
 #define GS_RESOLVER_WAIT 1u     /* waits for memory to be freed */
 #define GS_RESOLVER_PRIORITY 2u /* marks lower-priority or idle bursting tenants, then waits */
+#define GS_RESOLVER_SWAP 3u     /* asks bursting (or idle) tenants past their quantum to swap out */
+/* GsLedgerProcess.swap_state */
+#define GS_SWAP_RESIDENT 0u     /* all its memory on the GPU */
+#define GS_SWAP_SWAPPING_OUT 1u /* gated, draining or copying out */
+#define GS_SWAP_OUT 2u          /* some of its memory is in host staging; gated */
+#define GS_SWAP_SWAPPING_IN 3u  /* charging and copying back */
 /* GsLedgerTenant.terminate: 0, or GS_TERMINATE_REQUESTED | reason << 32 | requester tenant slot. */
 #define GS_TERMINATE_REQUESTED (1ull << 63)
 #define GS_TERMINATE_LOWER_PRIORITY 1u
@@ -210,8 +230,12 @@ typedef struct GsLedgerHeader {
   uint64_t compute_dead_handovers;/* 3680 atomic: turns taken back from a dead holder */
   uint64_t compute_preemptions;   /* 3688 atomic: turns ended early for a tenant below its share */
   uint8_t compute_reserved[128];  /* 3696 zero */
-  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3824];
-                                  /* 3824 zero: the swap resolver's fields come from here */
+  uint64_t swaps_out;             /* 3824 atomic: swap-outs on this GPU, every tenant */
+  uint64_t swap_out_bytes;        /* 3832 atomic: bytes they moved to host memory */
+  uint64_t swaps_in;              /* 3840 atomic */
+  uint64_t swap_in_bytes;         /* 3848 atomic */
+  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3856];
+                                  /* 3856 zero: further swap fields come from here */
 } GsLedgerHeader;
 
 typedef struct GsLedgerTenant {
@@ -254,7 +278,19 @@ typedef struct GsLedgerTenant {
   uint64_t compute_window_throttled_ns[2]; /* 448 throttled ns in the same windows */
   uint64_t compute_busy_ns;       /* 464 atomic: CLOCK_MONOTONIC of its latest want or turn end */
   uint8_t compute_reserved[40];   /* 472 zero */
-  uint8_t swap_reserved[128];     /* 512 zero: the swap resolver's fields come from here */
+  uint64_t swap_quantum_ns;       /* 512 its guaranteed turn before it may be swapped out again */
+  uint64_t swap_ask_bytes;        /* 520 atomic: bytes requesters ask it to swap out; 0 = none */
+  uint32_t swap_seq;              /* 528 futex word: bumped with each ask (then FUTEX_WAKE) */
+  uint32_t swap_requester;        /* 532 tenant slot of the latest asker (under the lock) */
+  uint64_t swap_turn_ns;          /* 536 atomic: CLOCK_MONOTONIC when its current turn began */
+  uint64_t swaps_out;             /* 544 atomic: its swap-outs */
+  uint64_t swap_out_bytes;        /* 552 atomic: bytes moved to host memory */
+  uint64_t swap_out_ns;           /* 560 atomic: time spent swapping out (gate to release) */
+  uint64_t swaps_in;              /* 568 atomic */
+  uint64_t swap_in_bytes;         /* 576 atomic */
+  uint64_t swap_in_ns;            /* 584 atomic: time spent swapping in (charge wait excluded) */
+  uint64_t swap_wait_ns;          /* 592 atomic: time swap-ins waited for memory */
+  uint8_t swap_reserved[40];      /* 600 zero: further swap fields come from here */
 } GsLedgerTenant;
 
 typedef struct GsLedgerProcess {
@@ -281,7 +317,15 @@ typedef struct GsLedgerProcess {
   uint64_t compute_gpu_ns;        /* 168 atomic: turn time charged to it */
   uint64_t compute_throttled_ns;  /* 176 atomic: time its threads waited at the gate */
   uint8_t compute_reserved[72];   /* 184 zero */
-  uint8_t swap_reserved[128];     /* 256 zero: the swap resolver's fields come from here */
+  uint64_t swapped_out_bytes;     /* 256 atomic (owner-written): its bytes now in host staging,
+                                     not in used_bytes */
+  uint32_t swap_state;            /* 264 atomic (owner-written): GS_SWAP_* */
+  uint32_t reserved3;             /* 268 */
+  uint64_t swap_state_since_ns;   /* 272 atomic: CLOCK_MONOTONIC of its latest swap_state change */
+  uint64_t staging_bytes;         /* 280 atomic: pinned host staging it holds */
+  uint64_t swappable_bytes;       /* 288 atomic (owner-written): its resident bytes that can be
+                                     swapped out (VMM-backed allocations) */
+  uint8_t swap_reserved[88];      /* 296 zero: further swap fields come from here */
 } GsLedgerProcess;
 
 #ifdef __cplusplus
@@ -311,7 +355,6 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_map_state) == 3328, "SM map 
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_live) == 3360, "live bits at 3360");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_per_bit) == 3376, "SMs per bit at 3376");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, sm_gpc_of_bit) == 3504, "GPC map at 3504");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3824, "swap reserve at 3824");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_owner) == 3632, "turn owner at 3632");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_seq) % 4 == 0, "futex word 4-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_owner_generation) % 8 == 0, "atomics 8-aligned");
@@ -319,10 +362,16 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3696, "com
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_share_bp) == 384, "compute share at 384");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 472, "compute reserve at 472");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_reserved) == 512, "swap reserve at 512");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_wanting) == 152, "compute wanting at 152");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, swap_reserved) == 256, "swap reserve at 256");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swaps_out) == 3824, "swap totals at 3824");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3856, "swap reserve at 3856");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_quantum_ns) == 512, "tenant swap at 512");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_ask_bytes) % 8 == 0, "atomics 8-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_seq) % 4 == 0, "futex word 4-aligned");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_reserved) == 600, "tenant swap reserve at 600");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, swapped_out_bytes) == 256, "process swap at 256");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, swap_reserved) == 296, "process swap reserve at 296");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_asked) == 256, "SM slice at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_mask) == 264, "SM mask at 264");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, sm_mode) == 144, "sm_mode at 144");

@@ -239,6 +239,10 @@ FAKE_API CUresult cuCtxSynchronize(void) {
   FAKE_ENTER();
   Context* c = nullptr;
   FAKE_TRY(current_context(&c));
+  // On the H100 another thread's cuCtxSynchronize during a global-mode capture is refused and
+  // invalidates the capture.
+  if (stream_invalidate_captures(c)) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  FAKE_TRY(c->sticky);
   pools_on_synchronize(c->device);
   return CUDA_SUCCESS;
 }
@@ -247,6 +251,8 @@ FAKE_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   FAKE_ENTER();
   Context* c = nullptr;
   FAKE_TRY(context_or_current(ctx, &c));
+  if (stream_invalidate_captures(c)) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  FAKE_TRY(c->sticky);
   pools_on_synchronize(c->device);
   return CUDA_SUCCESS;
 }

@@ -3,8 +3,10 @@
 #include "tests/fake_driver/state.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 using namespace fakecuda;
@@ -27,8 +29,19 @@ CUresult htod(CUdeviceptr dst, const void* src, size_t n) {
   return CUDA_SUCCESS;
 }
 
+// GPUSHARE_FAKE_DTOH_DELAY_MS: each device-to-host copy takes this long (a slow swap-out, to
+// kill a process in the middle of one).
+void dtoh_delay() {
+  static const long ms = [] {
+    const char* v = std::getenv("GPUSHARE_FAKE_DTOH_DELAY_MS");
+    return v != nullptr ? std::atol(v) : 0L;
+  }();
+  if (ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);
+}
+
 CUresult dtoh(void* dst, CUdeviceptr src, size_t n) {
   if (n == 0) return CUDA_SUCCESS;
+  dtoh_delay();
   if (dst == nullptr || !range_accessible(src, n, PROT_READ)) return CUDA_ERROR_INVALID_VALUE;
   std::memmove(dst, host(src), n);
   return CUDA_SUCCESS;
@@ -150,6 +163,12 @@ FAKE_API CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t n
   return memset_n<unsigned char>(dst, value, n);
 }
 
+FAKE_API CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short value, size_t n, CUstream s) {
+  FAKE_ENTER();
+  FAKE_TRY(need_stream(s));
+  return memset_n<unsigned short>(dst, value, n);
+}
+
 FAKE_API CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int value, size_t n, CUstream s) {
   FAKE_ENTER();
   FAKE_TRY(need_stream(s));
@@ -195,6 +214,10 @@ FAKE_API CUresult cuMemsetD32_v2_ptds(CUdeviceptr dst, unsigned int value, size_
 FAKE_API CUresult cuMemsetD8Async_ptsz(CUdeviceptr dst, unsigned char value, size_t n,
                                        CUstream s) {
   return cuMemsetD8Async(dst, value, n, s);
+}
+FAKE_API CUresult cuMemsetD16Async_ptsz(CUdeviceptr dst, unsigned short value, size_t n,
+                                        CUstream s) {
+  return cuMemsetD16Async(dst, value, n, s);
 }
 FAKE_API CUresult cuMemsetD32Async_ptsz(CUdeviceptr dst, unsigned int value, size_t n,
                                         CUstream s) {

@@ -15,6 +15,12 @@
  *                               default: bit / 9 below 72, GPC 0 above
  *   GPUSHARE_FAKE_UNCLUSTERED_BITS  bits whose TPCs never run cluster blocks (default
  *                               "75,78,81,83", as on the H100; "" for none)
+ *   GPUSHARE_FAKE_DTOH_DELAY_MS every device-to-host copy sleeps this long first (slow swap-outs)
+ *
+ * Kernels that touch device memory which is not mapped or not accessible (a VMM range after
+ * cuMemUnmap) fault: the launch returns CUDA_ERROR_ILLEGAL_ADDRESS and the context is lost (every
+ * later launch and synchronization returns it), as on a GPU. A cuCtxSynchronize while a stream of
+ * the context captures invalidates the capture (its cuStreamEndCapture fails).
  *
  * Launch callback (launch_callback.cpp): cuGetExportTable with the callback table's id
  * (sm_partition/launch_descriptor.h) subscribes one callback, fired with a fresh descriptor at

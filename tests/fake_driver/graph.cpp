@@ -331,7 +331,10 @@ CUresult graph_launch(CUgraphExec exec, CUstream stream) {
   if (e == nullptr) return CUDA_ERROR_INVALID_VALUE;
   Context* c = nullptr;
   FAKE_TRY(stream_context(stream, &c));
-  return run(*e);
+  FAKE_TRY(c->sticky);
+  const CUresult rc = run(*e);
+  if (rc == CUDA_ERROR_ILLEGAL_ADDRESS) c->sticky = rc;
+  return rc;
 }
 
 }  // namespace

@@ -4,10 +4,13 @@
 // at the occupancy cuOccupancyMaxActiveBlocksPerMultiprocessor reports, as on a GPU, where a
 // grid that is not co-resident never finishes.
 #include <dlfcn.h>
+#include <signal.h>
+#include <setjmp.h>
 
 #include <algorithm>
 
 #include <cstdio>
+#include <mutex>
 #include <string>
 
 #include "tests/fake_driver/fake_cuda_control.h"
@@ -94,11 +97,54 @@ Function* find_function(CUfunction f) {
   return nullptr;
 }
 
+// A kernel that touches device memory which is not mapped (or not accessible) faults: the
+// fault is caught, the launch fails with CUDA_ERROR_ILLEGAL_ADDRESS and the context is lost.
+thread_local sigjmp_buf* t_kernel_fault = nullptr;
+struct sigaction g_previous_segv {};
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  if (t_kernel_fault != nullptr) siglongjmp(*t_kernel_fault, 1);
+  // Not a kernel's: the previous handler (or the default action) takes it.
+  if ((g_previous_segv.sa_flags & SA_SIGINFO) != 0 && g_previous_segv.sa_sigaction != nullptr) {
+    g_previous_segv.sa_sigaction(sig, info, uctx);
+    return;
+  }
+  signal(sig, g_previous_segv.sa_handler == SIG_IGN ? SIG_DFL : g_previous_segv.sa_handler);
+  raise(sig);
+}
+
+void install_fault_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_previous_segv);
+  });
+}
+
+// Runs fn(l) with faults caught; false when it touched unmapped memory.
+bool run_guarded(fakecuda_kernel fn, const fakecuda_launch* l) {
+  install_fault_handler();
+  sigjmp_buf env;
+  sigjmp_buf* const outer = t_kernel_fault;
+  if (sigsetjmp(env, 1) != 0) {
+    t_kernel_fault = outer;
+    return false;
+  }
+  t_kernel_fault = &env;
+  fn(l);
+  t_kernel_fault = outer;
+  return true;
+}
+
 CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
                 unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false,
                 const unsigned cluster[3] = nullptr) {
   Context* c = nullptr;
   FAKE_TRY(stream_context(stream, &c));
+  FAKE_TRY(c->sticky);
   FAKE_TRY(check_launch(f, grid, block));
   if (shared_bytes > find_function(f)->max_dynamic_shared) return CUDA_ERROR_INVALID_VALUE;
   if (cluster != nullptr) {
@@ -121,7 +167,9 @@ CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
       return CUDA_ERROR_LAUNCH_TIMEOUT;
     }
   }
-  return launch_function(f, grid, block, shared_bytes, params, mask, cluster);
+  const CUresult rc = launch_function(f, grid, block, shared_bytes, params, mask, cluster);
+  if (rc == CUDA_ERROR_ILLEGAL_ADDRESS) c->sticky = rc;
+  return rc;
 }
 
 CUresult launch_legacy(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
@@ -188,7 +236,10 @@ CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned bl
   }
   l.shared_bytes = shared_bytes;
   l.params = params;
-  fn->fn(&l);
+  if (!run_guarded(fn->fn, &l)) {
+    std::fprintf(stderr, "fake libcuda: a kernel touched unmapped device memory: CUDA_ERROR_ILLEGAL_ADDRESS\n");
+    return CUDA_ERROR_ILLEGAL_ADDRESS;
+  }
   return CUDA_SUCCESS;
 }
 

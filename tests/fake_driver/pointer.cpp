@@ -17,6 +17,12 @@ std::map<uintptr_t, HostAlloc>& host_allocs() {
   return *m;
 }
 
+// cuMemHostRegister'ed ranges (also in host_allocs, for pointer queries; never freed by us).
+std::map<uintptr_t, HostAlloc>& registered() {
+  static auto* m = new std::map<uintptr_t, HostAlloc>;
+  return *m;
+}
+
 const std::pair<const uintptr_t, HostAlloc>* find_host(uintptr_t p) {
   auto& m = host_allocs();
   auto it = m.upper_bound(p);
@@ -44,8 +50,10 @@ void put(void* data, T value) {
 }  // namespace
 
 void host_reset() {
-  for (const auto& [p, a] : host_allocs()) std::free(reinterpret_cast<void*>(p));
+  for (const auto& [p, a] : host_allocs())
+    if (registered().count(p) == 0) std::free(reinterpret_cast<void*>(p));
   host_allocs().clear();
+  registered().clear();
 }
 
 }  // namespace fakecuda
@@ -65,9 +73,31 @@ FAKE_API CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int /*flag
 FAKE_API CUresult cuMemFreeHost(void* p) {
   FAKE_ENTER();
   auto it = host_allocs().find(reinterpret_cast<uintptr_t>(p));
-  if (it == host_allocs().end()) return CUDA_ERROR_INVALID_VALUE;
+  if (it == host_allocs().end() || registered().count(it->first) != 0) return CUDA_ERROR_INVALID_VALUE;
   std::free(p);
   host_allocs().erase(it);
+  return CUDA_SUCCESS;
+}
+
+// Page-locks host memory: the fake only remembers the range (cuPointerGetAttribute answers it
+// as host memory of the current context).
+FAKE_API CUresult cuMemHostRegister_v2(void* p, size_t bytesize, unsigned int /*flags*/) {
+  FAKE_ENTER();
+  if (p == nullptr || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  FAKE_TRY(current_context(&c));
+  if (find_host(reinterpret_cast<uintptr_t>(p)) != nullptr) return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+  registered()[reinterpret_cast<uintptr_t>(p)] = HostAlloc{bytesize, c};
+  host_allocs()[reinterpret_cast<uintptr_t>(p)] = HostAlloc{bytesize, c};
+  return CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuMemHostUnregister(void* p) {
+  FAKE_ENTER();
+  auto it = registered().find(reinterpret_cast<uintptr_t>(p));
+  if (it == registered().end()) return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+  registered().erase(it);
+  host_allocs().erase(reinterpret_cast<uintptr_t>(p));
   return CUDA_SUCCESS;
 }
 
@@ -122,4 +152,25 @@ FAKE_API CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribut
     return CUDA_SUCCESS;
   }
   return CUDA_ERROR_INVALID_VALUE;
+}
+
+// The real driver's: every attribute answered as cuPointerGetAttribute would; for a pointer it
+// does not know, the attributes get "null" values instead of an error.
+FAKE_API CUresult cuPointerGetAttributes(unsigned int count, CUpointer_attribute* attributes, void** data,
+                                         CUdeviceptr ptr) {
+  FAKE_ENTER();
+  if (count == 0 || attributes == nullptr || data == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  for (unsigned i = 0; i < count; ++i) {
+    if (data[i] == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    if (cuPointerGetAttribute(data[i], attributes[i], ptr) == CUDA_SUCCESS) continue;
+    switch (attributes[i]) {
+      case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: put<unsigned>(data[i], 0); break;
+      case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+      case CU_POINTER_ATTRIBUTE_MAPPED: put<bool>(data[i], false); break;
+      case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: put<int>(data[i], -2); break;
+      case CU_POINTER_ATTRIBUTE_RANGE_SIZE: put<size_t>(data[i], 0); break;
+      default: put<void*>(data[i], nullptr); break;
+    }
+  }
+  return CUDA_SUCCESS;
 }

@@ -49,6 +49,9 @@ struct Context {
   bool alive = false;  // created contexts: until destroyed; primary: while retained
   unsigned flags = 0;
   int refcount = 0;    // primary only
+  // A kernel touched memory that is not mapped: the context is lost (CUDA_ERROR_ILLEGAL_ADDRESS
+  // from every later launch and synchronization), as on a GPU.
+  CUresult sticky = CUDA_SUCCESS;
 };
 
 enum class RangeKind { kAlloc, kManaged, kPoolBlock, kGraphAlloc, kVmmMapping };
@@ -140,6 +143,8 @@ void module_release_context(Context* ctx);
 void module_reset();
 void stream_release_context(Context* ctx);
 void stream_reset();
+// Marks every open capture of the context's streams invalidated; true if there was one.
+bool stream_invalidate_captures(Context* ctx);
 // Context of a stream handle (0 / legacy / per-thread resolve to the current context).
 CUresult stream_context(CUstream stream, Context** out);
 // Runs a kernel on the SMs `mask` leaves enabled; CUDA_ERROR_LAUNCH_TIMEOUT when it leaves none

@@ -9,6 +9,8 @@ struct Stream {
   Context* ctx = nullptr;
   unsigned flags = 0;
   int priority = 0;
+  bool capturing = false;    // between cuStreamBeginCapture and cuStreamEndCapture
+  bool invalidated = false;  // a cuCtxSynchronize happened meanwhile (as on a GPU)
 };
 
 struct Event {
@@ -102,6 +104,16 @@ CUresult stream_context(CUstream stream, Context** out) {
   if (it == streams().end()) return CUDA_ERROR_INVALID_HANDLE;
   *out = it->second->ctx;
   return CUDA_SUCCESS;
+}
+
+bool stream_invalidate_captures(Context* ctx) {
+  bool any = false;
+  for (auto& [h, st] : streams()) {
+    if (st->ctx != ctx || !st->capturing) continue;
+    st->invalidated = true;
+    any = true;
+  }
+  return any;
 }
 
 void stream_release_context(Context* ctx) {
@@ -241,13 +253,49 @@ FAKE_API CUresult cuEventSynchronize(CUevent event) {
   return CUDA_SUCCESS;
 }
 
-// Graph capture is not modelled: no stream is ever capturing, and the mode exchange only swaps.
+// Stream capture: kernels still run at enqueue (the fake has no deferred work); what is modelled
+// is the state, and that a cuCtxSynchronize during a capture invalidates it, as on the H100.
+FAKE_API CUresult cuStreamBeginCapture_v2(CUstream stream, CUstreamCaptureMode /*mode*/) {
+  FAKE_ENTER();
+  if (is_default_stream(stream)) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  auto it = streams().find(reinterpret_cast<const Stream*>(stream));
+  if (it == streams().end()) return CUDA_ERROR_INVALID_HANDLE;
+  if (it->second->capturing) return CUDA_ERROR_ILLEGAL_STATE;
+  it->second->capturing = true;
+  it->second->invalidated = false;
+  return CUDA_SUCCESS;
+}
+
+FAKE_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream stream, CUstreamCaptureMode mode) {
+  return cuStreamBeginCapture_v2(stream, mode);
+}
+
+FAKE_API CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph) {
+  FAKE_ENTER();
+  if (graph == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  auto it = streams().find(reinterpret_cast<const Stream*>(stream));
+  if (it == streams().end()) return CUDA_ERROR_INVALID_HANDLE;
+  Stream& st = *it->second;
+  if (!st.capturing) return CUDA_ERROR_ILLEGAL_STATE;
+  st.capturing = false;
+  *graph = nullptr;
+  if (st.invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+  return cuGraphCreate(graph, 0);
+}
+
+FAKE_API CUresult cuStreamEndCapture_ptsz(CUstream stream, CUgraph* graph) {
+  return cuStreamEndCapture(stream, graph);
+}
+
 FAKE_API CUresult cuStreamIsCapturing(CUstream stream, CUstreamCaptureStatus* status) {
   FAKE_ENTER();
   if (status == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  fakecuda::Context* ctx = nullptr;
-  FAKE_TRY(fakecuda::stream_context(stream, &ctx));
   *status = CU_STREAM_CAPTURE_STATUS_NONE;
+  if (is_default_stream(stream)) return CUDA_SUCCESS;
+  auto it = streams().find(reinterpret_cast<const Stream*>(stream));
+  if (it == streams().end()) return CUDA_ERROR_INVALID_HANDLE;
+  if (it->second->capturing)
+    *status = it->second->invalidated ? CU_STREAM_CAPTURE_STATUS_INVALIDATED : CU_STREAM_CAPTURE_STATUS_ACTIVE;
   return CUDA_SUCCESS;
 }
 
@@ -255,6 +303,7 @@ FAKE_API CUresult cuStreamIsCapturing_ptsz(CUstream stream, CUstreamCaptureStatu
   return cuStreamIsCapturing(stream, status);
 }
 
+// The capture mode is per thread; kernels run at enqueue anyway, so the mode changes nothing else.
 FAKE_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode* mode) {
   if (mode == nullptr) return CUDA_ERROR_INVALID_VALUE;
   thread_local CUstreamCaptureMode current = CU_STREAM_CAPTURE_MODE_GLOBAL;

@@ -435,3 +435,78 @@ TEST(Resolvers, RandomCollisionSoakKeepsInvariants) {
 
 }  // namespace
 }  // namespace gpushare::quota
+
+namespace gpushare::quota {
+namespace {
+
+TenantConfig SwapTenant(const std::string& name, uint64_t request_mib, uint64_t limit_mib, uint64_t quantum_ns,
+                        uint64_t idle_timeout_ns = 0) {
+  TenantConfig t = Tenant(name, request_mib, limit_mib, ResolverKind::kSwap, 0, idle_timeout_ns);
+  t.swap_quantum_ns = quantum_ns;
+  return t;
+}
+
+// The swap resolver asks a bursting tenant only once its quantum is over, for its whole burst
+// (never more than it reports swappable); the requester is granted once the victim's agent gives
+// the memory back (here: this test plays the agent).
+TEST(SwapResolver, AsksTheBurstingTenantForItsBurstOnceItsQuantumIsOver) {
+  TempDir tmp;
+  auto a = Join(tmp, SwapTenant("a", 30, 80, 300'000'000));
+  auto b = Join(tmp, SwapTenant("b", 30, 80, 300'000'000));
+  ASSERT_TRUE(a->TryCharge(70 * kMiB));  // 40 MiB burst: the pool (40) is a's
+  a->SetSwapBytes(70 * kMiB, 0);
+  const auto start = Clock::now();
+  std::atomic<bool> granted{false};
+  std::thread requester([&] { granted = b->TryCharge(60 * kMiB, 5 * kSecond); });
+  // Within a's quantum nothing is asked.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(a->SwapAsk(nullptr), 0u) << "a's quantum is not over";
+  ASSERT_TRUE(Eventually([&] { return a->SwapAsk(nullptr) > 0; }));
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(250));
+  EXPECT_EQ(a->SwapAsk(nullptr), 40 * kMiB) << "its whole burst, not more";
+  EXPECT_FALSE(granted.load());
+  // The agent: moves 40 MiB out (uncharged), answers.
+  a->Uncharge(40 * kMiB);
+  a->SetSwapBytes(30 * kMiB, 40 * kMiB);
+  a->NoteSwappedOut(40 * kMiB, 1'000'000, 40 * kMiB);
+  requester.join();
+  ASSERT_TRUE(granted.load());
+  b->SetSwapBytes(60 * kMiB, 0);
+  EXPECT_EQ(a->SwapAsk(nullptr), 0u);
+  const LedgerSnapshot snap = Snapshot(a->path());
+  EXPECT_EQ(Find(snap, "a")->swaps_out, 1u);
+  EXPECT_EQ(Find(snap, "a")->swap_out_bytes, 40 * kMiB);
+  EXPECT_EQ(Find(snap, "a")->swapped_out_bytes, 40 * kMiB);
+  EXPECT_EQ(Find(snap, "a")->used_bytes, 30 * kMiB) << "swapped-out bytes are not counted as used";
+  EXPECT_EQ(snap.swaps_out, 1u);
+  // b's turn began at the grant: a waiting to swap back in cannot take it before b's quantum.
+  std::atomic<bool> back{false};
+  const auto wait_start = Clock::now();
+  std::thread swap_in([&] { back = a->TryCharge(40 * kMiB, 5 * kSecond); });
+  ASSERT_TRUE(Eventually([&] { return b->SwapAsk(nullptr) > 0; }));
+  EXPECT_GE(Clock::now() - wait_start, std::chrono::milliseconds(200)) << "round robin after b's quantum";
+  b->Uncharge(30 * kMiB);
+  b->NoteSwappedOut(30 * kMiB, 1'000'000, 30 * kMiB);
+  swap_in.join();
+  EXPECT_TRUE(back.load());
+  a->NoteSwappedIn(40 * kMiB, 1'000'000, 0);
+  EXPECT_EQ(Find(Snapshot(a->path()), "a")->swaps_in, 1u);
+}
+
+TEST(SwapResolver, NeverAsksForMemoryWithinARequestUnlessTheTenantIsIdle) {
+  TempDir tmp;
+  auto a = Join(tmp, SwapTenant("a", 50, 80, 0));
+  auto b = Join(tmp, SwapTenant("b", 20, 80, 0, /*idle_timeout_ns=*/200'000'000));
+  ASSERT_TRUE(a->TryCharge(50 * kMiB));  // within its request
+  a->SetSwapBytes(50 * kMiB, 0);
+  EXPECT_FALSE(b->TryCharge(60 * kMiB, 100'000'000)) << "nothing to take: a is within its request";
+  EXPECT_EQ(a->SwapAsk(nullptr), 0u);
+  // Idle past b's timeout: a's memory may go (physically), but its request stays held, so b's
+  // burst still cannot fit: b is told no without asking for nothing useful.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(b->TryCharge(60 * kMiB, 100'000'000));
+  EXPECT_TRUE(b->TryCharge(20 * kMiB)) << "its request is always there";
+}
+
+}  // namespace
+}  // namespace gpushare::quota

@@ -75,7 +75,11 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, compute_preemptions), 3688u);
   EXPECT_EQ(offsetof(GsLedgerHeader, compute_reserved), 3696u);
   EXPECT_EQ(sizeof(GsLedgerHeader::compute_reserved), 128u);
-  EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3824u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swaps_out), 3824u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swap_out_bytes), 3832u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swaps_in), 3840u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swap_in_bytes), 3848u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3856u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
   EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
@@ -138,7 +142,19 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_busy_ns), 464u);
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 472u);
   EXPECT_EQ(sizeof(GsLedgerTenant::compute_reserved), 40u);
-  EXPECT_EQ(offsetof(GsLedgerTenant, swap_reserved), 512u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_quantum_ns), 512u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_ask_bytes), 520u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_seq), 528u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_requester), 532u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_turn_ns), 536u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swaps_out), 544u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_out_bytes), 552u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_out_ns), 560u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swaps_in), 568u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_in_bytes), 576u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_in_ns), 584u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_wait_ns), 592u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, swap_reserved), 600u);
   EXPECT_EQ(sizeof(GsLedgerTenant), 640u);
 
   EXPECT_EQ(sizeof(GsLedgerProcess), 384u);
@@ -163,7 +179,13 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, compute_throttled_ns), 176u);
   EXPECT_EQ(offsetof(GsLedgerProcess, compute_reserved), 184u);
   EXPECT_EQ(sizeof(GsLedgerProcess::compute_reserved), 72u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, swap_reserved), 256u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, swapped_out_bytes), 256u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, swap_state), 264u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, reserved3), 268u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, swap_state_since_ns), 272u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, staging_bytes), 280u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, swappable_bytes), 288u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, swap_reserved), 296u);
   EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 640u + 512u * 384u);
   EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 640u + 512u * 384u + 32u * 320u);
 }

@@ -117,7 +117,19 @@ TEST(Options, ResolverSettings) {
   EXPECT_EQ(o.idle_timeout, 120'000'000'000ull);
   EXPECT_EQ(o.kill_grace, 5'000'000'000ull);
   EXPECT_EQ(o.wait_mode, option_kind::WaitModeValue::kAlways);
-  const Options bad = Parse({{"GPUSHARE_RESOLVER", "swap"}, {"GPUSHARE_WAIT_TIMEOUT", "soon"},
+  const Options swap = Parse({{"GPUSHARE_RESOLVER", "swap"}, {"GPUSHARE_SWAP_QUANTUM", "250ms"},
+                              {"GPUSHARE_SWAP_STAGING", "3Gi"}});
+  EXPECT_TRUE(swap.errors.empty());
+  EXPECT_EQ(swap.resolver, option_kind::ResolverValue::kSwap);
+  EXPECT_EQ(swap.swap_quantum, 250'000'000ull);
+  EXPECT_EQ(swap.swap_staging, 3ull << 30);
+  EXPECT_EQ(Parse({}).swap_quantum, 5'000'000'000ull);
+  EXPECT_FALSE(Parse({}).swap_staging.has_value()) << "auto: the tenant's burst";
+  const Options bad_swap = Parse({{"GPUSHARE_SWAP_QUANTUM", "soon"}, {"GPUSHARE_SWAP_STAGING", "4GB"}});
+  ASSERT_EQ(bad_swap.errors.size(), 2u);
+  EXPECT_NE(bad_swap.errors[0].find("GPUSHARE_SWAP_QUANTUM=\"soon\""), std::string::npos) << bad_swap.errors[0];
+  EXPECT_NE(bad_swap.errors[1].find("GPUSHARE_SWAP_STAGING=\"4GB\""), std::string::npos) << bad_swap.errors[1];
+  const Options bad = Parse({{"GPUSHARE_RESOLVER", "swapp"}, {"GPUSHARE_WAIT_TIMEOUT", "soon"},
                              {"GPUSHARE_PRIORITY", "1.5"}, {"GPUSHARE_IDLE_TIMEOUT", "-1s"},
                              {"GPUSHARE_KILL_GRACE", "10 s"}, {"GPUSHARE_WAIT_MODE", ""}});
   EXPECT_EQ(bad.errors.size(), 6u);
@@ -179,7 +191,8 @@ TEST(Options, RowsValidateWithTheirOwnParser) {
   ASSERT_NE(resolver, nullptr);
   EXPECT_FALSE(resolver->per_device);
   EXPECT_TRUE(resolver->valid("priority"));
-  EXPECT_FALSE(resolver->valid("swap"));
+  EXPECT_TRUE(resolver->valid("swap"));
+  EXPECT_FALSE(resolver->valid("swapp"));
   EXPECT_EQ(FindOptionRow("no_such_option"), nullptr);
 }
 

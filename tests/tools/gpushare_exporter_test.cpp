@@ -135,7 +135,8 @@ TEST(Metrics, RenderedTextParsesAndCarriesTheLedger) {
   EXPECT_EQ(Find(samples, "gpushare_device_memory_requested_bytes")->value, 60.0 * kMiB);
   EXPECT_EQ(Find(samples, "gpushare_ledger_repairs_total")->value, 2);
   EXPECT_EQ(Find(samples, "gpushare_ledger_errors")->value, 1);
-  EXPECT_EQ(Find(samples, "gpushare_swaps_total"), nullptr) << "no swap yet: no made-up numbers";
+  EXPECT_EQ(types["gpushare_swaps_total"], "counter");
+  EXPECT_EQ(Find(samples, "gpushare_swaps_total", k8s.name)->value, 0) << "the ledger's count: none swapped";
 }
 
 // The real binary on 127.0.0.1:<free port>, its stdout read for the port.

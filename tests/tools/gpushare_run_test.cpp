@@ -60,7 +60,7 @@ TEST(GpushareRun, EachBadInputIsRefusedClearly) {
   const std::vector<Case> cases = {
       {{"--mem-limit", "8GB?", "--", "true"}, {}, "--mem-limit \"8GB?\" is not valid (examples: 8Gi"},
       {{"--sm", "150%", "--", "true"}, {}, "--sm \"150%\" is not valid"},
-      {{"--resolver", "swap", "--", "true"}, {}, "--resolver \"swap\" is not valid"},
+      {{"--resolver", "swapp", "--", "true"}, {}, "--resolver \"swapp\" is not valid"},
       {{"--priority", "high", "--", "true"}, {}, "--priority \"high\" is not valid"},
       {{"--frobnicate", "1", "--", "true"}, {}, "unknown option --frobnicate"},
       {{"--mem-limit-64", "1Gi", "--", "true"}, {}, "unknown option --mem-limit-64"},
