@@ -47,17 +47,20 @@ get() { python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().strip
 # Alone: the reference throughput of each kind (no library, and with it at 30%: a lone tenant is untouched).
 run alone 0 "x:none:matmul"
 run alone_lat 0 "x:none:latency:2048:20"
-run alone_lib 1 "x:30%:matmul"
+QUICK=${COMPUTE_QUICK:-0}  # 1: the graded rows only, at the default quantum
+[ "$QUICK" = 1 ] || run alone_lib 1 "x:30%:matmul"
 ALONE=$(get "$OUTD/alone.x.json" tflops); ALONE_P50=$(get "$OUTD/alone_lat.x.json" p50_ms)
 row "alone matmul TFLOP/s (no library)" "$ALONE" "-" INFO
 row "alone latency p50/p99 ms (no library)" "$ALONE_P50/$(get "$OUTD/alone_lat.x.json" p99_ms)" "-" INFO
+if [ "$QUICK" != 1 ]; then
+run strict 1 "x:30%:matmul" GPUSHARE_COMPUTE_STRICT=true
 LIB=$(get "$OUTD/alone_lib.x.json" tflops)
 row "alone at 30% (not strict): TFLOP/s vs no library" "$LIB" ">= 0.97 x $ALONE" \
   "$(python3 -c "print('PASS' if float('$LIB') >= 0.97*float('$ALONE') else 'FAIL')" 2>/dev/null || echo FAIL)"
-run strict 1 "x:30%:matmul" GPUSHARE_COMPUTE_STRICT=true
 ST=$(get "$OUTD/strict.x.json" tflops)
 row "alone strict 30%: share of alone" "$(python3 -c "print(round(100*float('$ST')/float('$ALONE'),1))" 2>/dev/null)%" "30 +- 5" \
   "$(python3 -c "print('PASS' if abs(100*float('$ST')/float('$ALONE')-30)<=5 else 'FAIL')" 2>/dev/null || echo FAIL)"
+fi
 
 # shares NAME "a:70% b:30%" [env]: achieved = tflops / alone, normalised
 shares() {
@@ -92,12 +95,13 @@ except Exception as e:
 PY
 }
 # No limiter: how the driver splits two tenants by itself.
-run nolimit2 0 "a:none:matmul b:none:matmul"
-row "no limiter a/b TFLOP/s" "$(get "$OUTD/nolimit2.a.json" tflops)/$(get "$OUTD/nolimit2.b.json" tflops)" "-" INFO
+[ "$QUICK" = 1 ] || run nolimit2 0 "a:none:matmul b:none:matmul"
+[ "$QUICK" = 1 ] || row "no limiter a/b TFLOP/s" "$(get "$OUTD/nolimit2.a.json" tflops)/$(get "$OUTD/nolimit2.b.json" tflops)" "-" INFO
 shares s7030 "a:70%:matmul b:30%:matmul"
-shares s5050 "a:50%:matmul b:50%:matmul"
+[ "$QUICK" = 1 ] || shares s5050 "a:50%:matmul b:50%:matmul"
 shares s801010 "a:80%:matmul b:10%:matmul c:10%:matmul"
-for q in 2ms 20ms; do shares "s7030_q$q" "a:70%:matmul b:30%:matmul" GPUSHARE_COMPUTE_QUANTUM=$q; done
+if [ "$QUICK" = 1 ]; then QUANTA=""; else QUANTA="2ms 10ms 20ms"; fi
+for q in $QUANTA; do shares "s7030_q$q" "a:70%:matmul b:30%:matmul" GPUSHARE_COMPUTE_QUANTUM=$q; done
 shares s7030_graph "a:70%:matmul:8192:20:graph b:30%:matmul:8192:20:graph"
 
 # Latency: a small-batch loop (within its 30% share) next to a matmul hog, without and with shares.
