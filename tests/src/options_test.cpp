@@ -211,7 +211,7 @@ Options ParseCompute(const std::map<std::string, std::string>& env) {
 
 TEST(ComputeOptions, SharesAreBasisPointsAndDefaultsAreSane) {
   EXPECT_EQ(ParseCompute({}).compute, 0u);
-  EXPECT_EQ(ParseCompute({}).compute_quantum, 10'000'000u);
+  EXPECT_EQ(ParseCompute({}).compute_quantum, 2'000'000u);
   EXPECT_EQ(ParseCompute({}).compute_idle, 500'000u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "30%"}}).compute, 3000u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "12.5%"}}).compute, 1250u);
