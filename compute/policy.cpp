@@ -32,9 +32,14 @@ int PickNext(std::span<const Candidate> candidates, uint64_t vfloor, uint64_t qu
 
 YieldVerdict DecideYield(const YieldQuery& q) {
   if (!q.others_waiting) return YieldVerdict::kKeep;
-  if (q.held_ns >= q.quantum_ns) return YieldVerdict::kQuantumOver;
-  if (q.held_ns < q.min_turn_ns) return YieldVerdict::kKeep;
   const uint64_t holder_now = q.holder_vtime + VirtualNs(q.held_ns, q.holder_share_bp);
+  // At the quantum's end a holder still behind every waiting tenant keeps the turn: a holder
+  // between two batches of work (synchronizing, then launching again) is not wanting at the
+  // hand-over, so the turn would go to a waiter ahead of it, again and again.
+  if (q.held_ns >= q.quantum_ns)
+    return q.best_waiter_vtime < holder_now || q.min_turn_ns == UINT64_MAX ? YieldVerdict::kQuantumOver
+                                                                            : YieldVerdict::kKeep;
+  if (q.held_ns < q.min_turn_ns) return YieldVerdict::kKeep;
   const uint64_t waiter_quantum = VirtualNs(q.quantum_ns, q.best_waiter_share_bp);
   if (q.best_waiter_vtime + waiter_quantum < holder_now) return YieldVerdict::kPreempt;
   return YieldVerdict::kKeep;

@@ -7,7 +7,9 @@
 //                 own, so idle time is not banked as credit (it gets the turn promptly, and for
 //                 at most that long ahead of the others); the floor follows the slowest tenant
 //                 that was busy in the last kRecentBusyNs, so a busy tenant is never lifted
-//   yield         the holder gives the turn up when someone waits and it held a quantum, or at
+//   yield         the holder gives the turn up when someone waits and it held a quantum (and
+//                 its running virtual time passed the best waiter's: a holder still behind
+//                 keeps going), or at
 //                 once (preemption) when a waiter's tenant is more than one of its own quanta
 //                 behind the holder's running virtual time: a tenant below its share waits
 //                 only for the holder's drain, not for a whole quantum.

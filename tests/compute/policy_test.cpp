@@ -40,6 +40,26 @@ TEST(ComputePolicy, HolderKeepsTheTurnWhileNobodyWaits) {
   q.quantum_ns = 10 * kMs;
   EXPECT_EQ(DecideYield(q), YieldVerdict::kKeep);
   q.others_waiting = true;
+  q.holder_share_bp = 5000;
+  q.best_waiter_share_bp = 5000;
+  EXPECT_EQ(DecideYield(q), YieldVerdict::kQuantumOver);
+}
+
+TEST(ComputePolicy, AHolderStillBehindTheWaitersKeepsTheTurnPastItsQuantum) {
+  YieldQuery q;
+  q.quantum_ns = 2 * kMs;
+  q.others_waiting = true;
+  q.min_turn_ns = q.quantum_ns / 10;
+  q.holder_share_bp = 7000;
+  q.holder_vtime = 100 * kMs;
+  q.best_waiter_share_bp = 3000;
+  q.best_waiter_vtime = 110 * kMs;
+  q.held_ns = 3 * kMs;  // 100 + 3 / 0.7 = 104.3 ms virtual: still behind the waiter
+  EXPECT_EQ(DecideYield(q), YieldVerdict::kKeep);
+  q.held_ns = 8 * kMs;  // 111.4 ms: past it
+  EXPECT_EQ(DecideYield(q), YieldVerdict::kQuantumOver);
+  q.held_ns = 3 * kMs;
+  q.min_turn_ns = UINT64_MAX;  // only the holder's sibling processes wait: a quantum each
   EXPECT_EQ(DecideYield(q), YieldVerdict::kQuantumOver);
 }
 
