@@ -128,8 +128,9 @@ struct Portion {
   }
 };
 
-struct HamiSmLimit {
-  static bool Read(const EnvLookup& env, const char* variable, option_kind::SmShareValue& out, Options& o) {
+// HAMi's nvidia.com/gpucores: a share of the GPU's time (in basis points here); 0 is no limit.
+struct HamiComputeLimit {
+  static bool Read(const EnvLookup& env, const char* variable, uint32_t& out, Options& o) {
     const char* set = env(variable);
     if (set == nullptr) return false;
     const std::optional<uint64_t> percent = ParseUnsigned(set);
@@ -137,18 +138,6 @@ struct HamiSmLimit {
       o.errors.push_back(InvalidValue(variable, set, "a percentage from 0 to 100 (0: no limit)"));
       return false;
     }
-    if (*percent != 0) out = {GS_SM_ASK_PERCENT, static_cast<uint32_t>(*percent)};
-    return true;
-  }
-};
-
-// The same variable as the compute share: a malformed value is reported once, by HamiSmLimit.
-struct HamiComputeLimit {
-  static bool Read(const EnvLookup& env, const char* variable, uint32_t& out, Options&) {
-    const char* set = env(variable);
-    if (set == nullptr) return false;
-    const std::optional<uint64_t> percent = ParseUnsigned(set);
-    if (!percent || *percent > 100) return false;
     out = static_cast<uint32_t>(*percent * 100);
     return true;
   }

@@ -65,11 +65,11 @@ TEST(Contracts, ABadSchedulerValueRefusesCudaByName) {
   EXPECT_EQ(r.Int("filled_bytes"), -1) << "never unlimited";
 }
 
-TEST(Contracts, HamiSmLimitGivesTheTenantItsSlice) {
+TEST(Contracts, HamiSmLimitGivesTheTenantItsComputeShare) {
   const auto r = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"},
                                  e2e::PreloadEnv({"GPUSHARE_MEM_LIMIT=1Gi", "CUDA_DEVICE_SM_LIMIT=25", "GPUSHARE_LOG_LEVEL=info"}));
   EXPECT_EQ(r.Int("init_rc"), CUDA_SUCCESS) << r.err;
-  EXPECT_NE(r.err.find("CUDA_DEVICE_SM_LIMIT (HAMi) gives the sm"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("CUDA_DEVICE_SM_LIMIT (HAMi) gives the compute"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -160,16 +160,19 @@ TEST(Contracts, EveryBadSchedulerValueIsNamedEvenWhenOverridden) {
   EXPECT_NE(container.errors[0].find("ALIYUN_COM_GPU_MEM_CONTAINER=\"4.5\""), std::string::npos);
 }
 
-TEST(Contracts, HamiSmLimitFeedsTheSmShare) {
+TEST(Contracts, HamiSmLimitIsAShareOfTheGpusTimeNotASlice) {
   const Options o = Parse({{"CUDA_DEVICE_SM_LIMIT", "30"}});
   ASSERT_TRUE(o.errors.empty());
-  EXPECT_EQ(o.sm.kind, static_cast<uint32_t>(GS_SM_ASK_PERCENT));
-  EXPECT_EQ(o.sm.value, 30u);
-  EXPECT_TRUE(Noted(o, "CUDA_DEVICE_SM_LIMIT (HAMi) gives the sm"));
-  EXPECT_EQ(Parse({{"CUDA_DEVICE_SM_LIMIT", "0"}}).sm.kind, 0u) << "HAMi's 0 is no limit";
-  const Options both = Parse({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_SM", "50%"}});
-  EXPECT_EQ(both.sm.value, 50u);
-  EXPECT_TRUE(Noted(both, "CUDA_DEVICE_SM_LIMIT (HAMi) is set, but GPUSHARE_SM takes precedence"));
+  EXPECT_EQ(o.compute, 3000u);
+  EXPECT_EQ(o.sm.kind, 0u) << "no SM slice: with both, a tenant would get 30% of the time on 30% of the SMs";
+  EXPECT_TRUE(Noted(o, "CUDA_DEVICE_SM_LIMIT (HAMi) gives the compute"));
+  EXPECT_EQ(Parse({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute, 0u) << "HAMi's 0 is no limit";
+  const Options both = Parse({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}});
+  EXPECT_EQ(both.compute, 5000u);
+  EXPECT_TRUE(Noted(both, "CUDA_DEVICE_SM_LIMIT (HAMi) is set, but GPUSHARE_COMPUTE takes precedence"));
+  const Options slice = Parse({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_SM", "50%"}});
+  EXPECT_EQ(slice.sm.value, 50u);
+  EXPECT_EQ(slice.compute, 3000u);
 }
 
 TEST(Contracts, HamiPriorityZeroIsHighest) {
@@ -205,7 +208,7 @@ TEST(Contracts, EveryRowIsListed) {
     ++rows;
     EXPECT_NE(FindOptionRow(row.field), nullptr) << row.field << " must be an options.inc field";
   }
-  EXPECT_EQ(rows, 7u);
+  EXPECT_EQ(rows, 6u);
 }
 
 }  // namespace

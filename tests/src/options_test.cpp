@@ -235,11 +235,11 @@ TEST(ComputeOptions, MalformedValuesFailClosedNamingTheVariable) {
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_STRICT", "maybe"}}).errors.size(), 1u);
 }
 
-TEST(ComputeOptions, HamiSmLimitAlsoGivesTheComputeShareUnlessOverridden) {
+TEST(ComputeOptions, HamiSmLimitGivesTheComputeShareUnlessOverridden) {
   EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}}).compute, 3000u);
   EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}}).compute, 5000u);
   EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute, 0u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).errors.size(), 1u);  // reported once
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).errors.size(), 1u);
 }
 
 }  // namespace
