@@ -80,7 +80,10 @@ bool Turn::Arbitrate(uint64_t now_ns) {
       if (HolderAliveLocked(owner)) return;
       // Its process died holding the turn: charge what it held, pass the turn on.
       const uint32_t slot = owner - 1;
-      if (slot < GS_LEDGER_PROCESS_SLOTS) {
+      // Only while the slot is still the holder's: a reaped slot may already be another
+      // process's (of another tenant), which must not pay for the dead holder's turn.
+      if (slot < GS_LEDGER_PROCESS_SLOTS &&
+          processes_[slot].generation == Load64(header_->compute_owner_generation)) {
         const uint32_t tenant = processes_[slot].tenant_index;
         const uint64_t grant = Load64(header_->compute_grant_ns);
         if (tenant < GS_LEDGER_TENANT_SLOTS && Load32(tenants_[tenant].state) == GS_SLOT_ACTIVE)

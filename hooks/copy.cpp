@@ -17,10 +17,10 @@ CUresult Gated(Fn real, Args... args) {
   return real(args...);
 }
 
-template <typename Fn>
-CUresult BeginCapture(Fn real, CUstream stream, CUstreamCaptureMode mode) {
+template <typename Fn, typename... Args>
+CUresult BeginCapture(Fn real, Args... args) {
   GS_SWAP_GATE();  // no capture begins while a swap-out drains
-  const CUresult rc = real(stream, mode);
+  const CUresult rc = real(args...);
   if (rc == CUDA_SUCCESS && swap::Enabled()) swap::NoteCaptureBegun();
   return rc;
 }
@@ -72,6 +72,40 @@ GS_GATED(cuMemsetD16Async, (CUdeviceptr dst, unsigned short v, size_t n, CUstrea
 GS_GATED(cuMemsetD16Async_ptsz, (CUdeviceptr dst, unsigned short v, size_t n, CUstream s), (dst, v, n, s))
 GS_GATED(cuMemsetD32Async, (CUdeviceptr dst, unsigned int v, size_t n, CUstream s), (dst, v, n, s))
 GS_GATED(cuMemsetD32Async_ptsz, (CUdeviceptr dst, unsigned int v, size_t n, CUstream s), (dst, v, n, s))
+GS_GATED(cuMemsetD2D8_v2, (CUdeviceptr dst, size_t pitch, unsigned char v, size_t w, size_t h), (dst, pitch, v, w, h))
+GS_GATED(cuMemsetD2D8_v2_ptds, (CUdeviceptr dst, size_t pitch, unsigned char v, size_t w, size_t h), (dst, pitch, v, w, h))
+GS_GATED(cuMemsetD2D8Async, (CUdeviceptr dst, size_t pitch, unsigned char v, size_t w, size_t h, CUstream s),
+         (dst, pitch, v, w, h, s))
+GS_GATED(cuMemsetD2D8Async_ptsz, (CUdeviceptr dst, size_t pitch, unsigned char v, size_t w, size_t h, CUstream s),
+         (dst, pitch, v, w, h, s))
+GS_GATED(cuMemsetD2D16_v2, (CUdeviceptr dst, size_t pitch, unsigned short v, size_t w, size_t h), (dst, pitch, v, w, h))
+GS_GATED(cuMemsetD2D16_v2_ptds, (CUdeviceptr dst, size_t pitch, unsigned short v, size_t w, size_t h), (dst, pitch, v, w, h))
+GS_GATED(cuMemsetD2D16Async, (CUdeviceptr dst, size_t pitch, unsigned short v, size_t w, size_t h, CUstream s),
+         (dst, pitch, v, w, h, s))
+GS_GATED(cuMemsetD2D16Async_ptsz, (CUdeviceptr dst, size_t pitch, unsigned short v, size_t w, size_t h, CUstream s),
+         (dst, pitch, v, w, h, s))
+GS_GATED(cuMemsetD2D32_v2, (CUdeviceptr dst, size_t pitch, unsigned int v, size_t w, size_t h), (dst, pitch, v, w, h))
+GS_GATED(cuMemsetD2D32_v2_ptds, (CUdeviceptr dst, size_t pitch, unsigned int v, size_t w, size_t h), (dst, pitch, v, w, h))
+GS_GATED(cuMemsetD2D32Async, (CUdeviceptr dst, size_t pitch, unsigned int v, size_t w, size_t h, CUstream s),
+         (dst, pitch, v, w, h, s))
+GS_GATED(cuMemsetD2D32Async_ptsz, (CUdeviceptr dst, size_t pitch, unsigned int v, size_t w, size_t h, CUstream s),
+         (dst, pitch, v, w, h, s))
+GS_GATED(cuMemcpy2D_v2, (const CUDA_MEMCPY2D* copy), (copy))
+GS_GATED(cuMemcpy2D_v2_ptds, (const CUDA_MEMCPY2D* copy), (copy))
+GS_GATED(cuMemcpy2DUnaligned_v2, (const CUDA_MEMCPY2D* copy), (copy))
+GS_GATED(cuMemcpy2DUnaligned_v2_ptds, (const CUDA_MEMCPY2D* copy), (copy))
+GS_GATED(cuMemcpy2DAsync_v2, (const CUDA_MEMCPY2D* copy, CUstream s), (copy, s))
+GS_GATED(cuMemcpy2DAsync_v2_ptsz, (const CUDA_MEMCPY2D* copy, CUstream s), (copy, s))
+GS_GATED(cuMemcpyPeer, (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n),
+         (dst, dst_ctx, src, src_ctx, n))
+GS_GATED(cuMemcpyPeer_ptds, (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n),
+         (dst, dst_ctx, src, src_ctx, n))
+GS_GATED(cuMemcpyPeerAsync,
+         (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n, CUstream s),
+         (dst, dst_ctx, src, src_ctx, n, s))
+GS_GATED(cuMemcpyPeerAsync_ptsz,
+         (CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n, CUstream s),
+         (dst, dst_ctx, src, src_ctx, n, s))
 
 GS_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode) {
   GS_ENSURE_INIT();
@@ -81,6 +115,22 @@ GS_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode
 GS_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode) {
   GS_ENSURE_INIT();
   return BeginCapture(Real().cuStreamBeginCapture_v2_ptsz, hStream, mode);
+}
+
+GS_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hGraph, const CUgraphNode* dependencies,
+                                               const CUgraphEdgeData* dependencyData, size_t numDependencies,
+                                               CUstreamCaptureMode mode) {
+  GS_ENSURE_INIT();
+  return BeginCapture(Real().cuStreamBeginCaptureToGraph, hStream, hGraph, dependencies, dependencyData,
+                      numDependencies, mode);
+}
+
+GS_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgraph hGraph, const CUgraphNode* dependencies,
+                                                    const CUgraphEdgeData* dependencyData, size_t numDependencies,
+                                                    CUstreamCaptureMode mode) {
+  GS_ENSURE_INIT();
+  return BeginCapture(Real().cuStreamBeginCaptureToGraph_ptsz, hStream, hGraph, dependencies, dependencyData,
+                      numDependencies, mode);
 }
 
 GS_EXPORT CUresult cuStreamEndCapture(CUstream hStream, CUgraph* phGraph) {

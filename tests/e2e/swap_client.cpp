@@ -139,6 +139,11 @@ void Work(CUcontext ctx, uint64_t bytes, int iters, int threads, long capture_ms
   Block odd{0, 3 * kMiB + 12, 4242};  // not a multiple of the granularity
   if (cuMemAlloc_v2(&odd.ptr, odd.bytes) == CUDA_SUCCESS) blocks.push_back(odd);
   Print("allocated", static_cast<long long>(blocks.size()));
+  // Swappable too: thread 0 writes it with a 2D memset every iteration, and reads the largest
+  // block with a 2D copy, while the tenant is swapped out and in (both go through the swap gate).
+  constexpr size_t kPitch = 4096, kRows = 16;
+  CUdeviceptr scratch = 0;
+  const bool have_scratch = cuMemAlloc_v2(&scratch, kPitch * kRows) == CUDA_SUCCESS;
   std::vector<CUdeviceptr> addresses;
   for (Block& b : blocks) {
     uint64_t words = b.bytes / 4;
@@ -167,6 +172,30 @@ void Work(CUcontext ctx, uint64_t bytes, int iters, int threads, long capture_ms
     workers.emplace_back([&, t] {
       cuCtxSetCurrent(ctx);
       for (int i = 0; i < iters; ++i) {
+        if (t == 0 && have_scratch) {
+          const CUresult rc = cuMemsetD2D32_v2(scratch, kPitch, static_cast<unsigned>(i), kPitch / 4, kRows);
+          if (rc != CUDA_SUCCESS) {
+            Print("memset2d_rc", rc);
+            ++errors;
+          }
+        }
+        if (t == 0 && !blocks.empty()) {
+          std::vector<uint8_t> rows(kPitch * kRows);
+          CUDA_MEMCPY2D c{};
+          c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+          c.srcDevice = blocks[0].ptr;
+          c.srcPitch = kPitch;
+          c.dstMemoryType = CU_MEMORYTYPE_HOST;
+          c.dstHost = rows.data();
+          c.dstPitch = kPitch;
+          c.WidthInBytes = kPitch;
+          c.Height = kRows;
+          const CUresult rc = cuMemcpy2D_v2(&c);
+          if (rc != CUDA_SUCCESS) {
+            Print("copy2d_rc", rc);
+            ++errors;
+          }
+        }
         for (size_t k = t; k < blocks.size(); k += threads) {
           uint64_t words = blocks[k].bytes / 4;
           void* args[] = {&blocks[k].ptr, &words};
@@ -203,6 +232,22 @@ void Work(CUcontext ctx, uint64_t bytes, int iters, int threads, long capture_ms
     size_t size = 0;
     kept = kept && cuMemGetAddressRange_v2(&base, &size, blocks[k].ptr) == CUDA_SUCCESS &&
            base == addresses[k] && size == blocks[k].bytes;
+  }
+  if (have_scratch) {
+    std::vector<uint32_t> rows(kPitch / 4 * kRows, 0);
+    CUDA_MEMCPY2D c{};
+    c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.srcDevice = scratch;
+    c.srcPitch = kPitch;
+    c.dstMemoryType = CU_MEMORYTYPE_HOST;
+    c.dstHost = rows.data();
+    c.dstPitch = kPitch;
+    c.WidthInBytes = kPitch;
+    c.Height = kRows;
+    const CUresult rc = cuMemcpy2D_v2(&c);
+    bool ok = rc == CUDA_SUCCESS;
+    for (uint32_t w : rows) ok = ok && w == static_cast<uint32_t>(iters - 1);
+    Print("memset2d_ok", ok);
   }
   Print("bitexact", exact);
   Print("addresses_kept", kept);

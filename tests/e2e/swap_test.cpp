@@ -82,6 +82,7 @@ TEST(Swap, TenantsTakeTurnsAndKeepTheirContentsAndAddresses) {
   EXPECT_EQ(e2e::WaitForValue(a, "done", 60), 1) << "a was swapped back in and finished";
   for (auto* p : {&a, &b}) {
     EXPECT_EQ(e2e::WaitForValue(*p, "bitexact", 1), 1);
+    EXPECT_EQ(e2e::WaitForValue(*p, "memset2d_ok", 1), 1) << "2D memsets and copies of swappable memory";
     EXPECT_EQ(e2e::WaitForValue(*p, "addresses_kept", 1), 1);
     EXPECT_EQ(e2e::WaitForValue(*p, "errors", 1), 0) << "no launch ran on unmapped memory";
     EXPECT_EQ(e2e::WaitForValue(*p, "sync_rc", 1), CUDA_SUCCESS) << "no context was lost";

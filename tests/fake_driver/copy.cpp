@@ -1,5 +1,7 @@
 // cuMemcpy* and cuMemset*: run synchronously; every device span must lie entirely inside live,
-// accessible device memory or the call fails with CUDA_ERROR_INVALID_VALUE.
+// accessible device memory or the call fails with CUDA_ERROR_INVALID_VALUE. 2D copies take host,
+// device and unified memory (the fake's arrays hold no data: an array side is
+// CUDA_ERROR_NOT_SUPPORTED); peer copies are device-to-device copies between two contexts.
 #include "tests/fake_driver/state.h"
 
 #include <sys/mman.h>
@@ -87,6 +89,53 @@ CUresult memset_n(CUdeviceptr dst, T value, size_t count) {
 CUresult need_context() {
   Context* c = nullptr;
   return current_context(&c);
+}
+
+template <typename T>
+CUresult memset_2d(CUdeviceptr dst, size_t pitch, T value, size_t width, size_t height) {
+  if (width == 0 || height == 0) return CUDA_SUCCESS;
+  if (height > 1 && (width > SIZE_MAX / sizeof(T) || pitch < width * sizeof(T))) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t y = 0; y < height; ++y) FAKE_TRY(memset_n<T>(dst + y * pitch, value, width));
+  return CUDA_SUCCESS;
+}
+
+// One row of a 2D copy between host (CU_MEMORYTYPE_HOST), device and unified addresses.
+CUresult copy_row(CUmemorytype dst_type, uintptr_t dst, CUmemorytype src_type, uintptr_t src, size_t n) {
+  const bool dst_host = dst_type == CU_MEMORYTYPE_HOST, src_host = src_type == CU_MEMORYTYPE_HOST;
+  if (dst_type == CU_MEMORYTYPE_UNIFIED || src_type == CU_MEMORYTYPE_UNIFIED) return unified(dst, src, n);
+  if (dst_host && src_host) {
+    std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
+    return CUDA_SUCCESS;
+  }
+  if (src_host) return htod(dst, reinterpret_cast<const void*>(src), n);
+  if (dst_host) return dtoh(reinterpret_cast<void*>(dst), src, n);
+  return dtod(dst, src, n);
+}
+
+uintptr_t base_of(CUmemorytype type, const void* host_ptr, CUdeviceptr device_ptr) {
+  return type == CU_MEMORYTYPE_HOST ? reinterpret_cast<uintptr_t>(host_ptr) : device_ptr;
+}
+
+CUresult copy_2d(const CUDA_MEMCPY2D* c) {
+  if (c == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY) return CUDA_ERROR_NOT_SUPPORTED;
+  for (CUmemorytype t : {c->srcMemoryType, c->dstMemoryType})
+    if (t != CU_MEMORYTYPE_HOST && t != CU_MEMORYTYPE_DEVICE && t != CU_MEMORYTYPE_UNIFIED) return CUDA_ERROR_INVALID_VALUE;
+  if (c->WidthInBytes == 0 || c->Height == 0) return CUDA_SUCCESS;
+  if (c->Height > 1 && (c->srcPitch < c->srcXInBytes + c->WidthInBytes || c->dstPitch < c->dstXInBytes + c->WidthInBytes))
+    return CUDA_ERROR_INVALID_VALUE;
+  const uintptr_t src = base_of(c->srcMemoryType, c->srcHost, c->srcDevice);
+  const uintptr_t dst = base_of(c->dstMemoryType, c->dstHost, c->dstDevice);
+  if (src == 0 || dst == 0) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t y = 0; y < c->Height; ++y)
+    FAKE_TRY(copy_row(c->dstMemoryType, dst + (c->dstY + y) * c->dstPitch + c->dstXInBytes, c->srcMemoryType,
+                      src + (c->srcY + y) * c->srcPitch + c->srcXInBytes, c->WidthInBytes));
+  return CUDA_SUCCESS;
+}
+
+CUresult copy_peer(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n) {
+  if (dst_ctx == nullptr || src_ctx == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
+  return dtod(dst, src, n);
 }
 
 }  // namespace
@@ -222,4 +271,61 @@ FAKE_API CUresult cuMemsetD16Async_ptsz(CUdeviceptr dst, unsigned short value, s
 FAKE_API CUresult cuMemsetD32Async_ptsz(CUdeviceptr dst, unsigned int value, size_t n,
                                         CUstream s) {
   return cuMemsetD32Async(dst, value, n, s);
+}
+
+#define FAKE_MEMSET_2D(bits, type)                                                                         \
+  FAKE_API CUresult cuMemsetD2D##bits##_v2(CUdeviceptr dst, size_t pitch, type v, size_t w, size_t h) {     \
+    FAKE_ENTER();                                                                                           \
+    FAKE_TRY(need_context());                                                                               \
+    return memset_2d<type>(dst, pitch, v, w, h);                                                            \
+  }                                                                                                         \
+  FAKE_API CUresult cuMemsetD2D##bits##_v2_ptds(CUdeviceptr dst, size_t pitch, type v, size_t w, size_t h) { \
+    return cuMemsetD2D##bits##_v2(dst, pitch, v, w, h);                                                     \
+  }                                                                                                         \
+  FAKE_API CUresult cuMemsetD2D##bits##Async(CUdeviceptr dst, size_t pitch, type v, size_t w, size_t h,     \
+                                             CUstream s) {                                                  \
+    FAKE_ENTER();                                                                                           \
+    FAKE_TRY(need_stream(s));                                                                               \
+    return memset_2d<type>(dst, pitch, v, w, h);                                                            \
+  }                                                                                                         \
+  FAKE_API CUresult cuMemsetD2D##bits##Async_ptsz(CUdeviceptr dst, size_t pitch, type v, size_t w,          \
+                                                  size_t h, CUstream s) {                                   \
+    return cuMemsetD2D##bits##Async(dst, pitch, v, w, h, s);                                                \
+  }
+FAKE_MEMSET_2D(8, unsigned char)
+FAKE_MEMSET_2D(16, unsigned short)
+FAKE_MEMSET_2D(32, unsigned int)
+#undef FAKE_MEMSET_2D
+
+FAKE_API CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D* copy) {
+  FAKE_ENTER();
+  FAKE_TRY(need_context());
+  return copy_2d(copy);
+}
+FAKE_API CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D* copy) { return cuMemcpy2D_v2(copy); }
+FAKE_API CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D* copy) { return cuMemcpy2D_v2(copy); }
+FAKE_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D* copy) { return cuMemcpy2D_v2(copy); }
+FAKE_API CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D* copy, CUstream s) {
+  FAKE_ENTER();
+  FAKE_TRY(need_stream(s));
+  return copy_2d(copy);
+}
+FAKE_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D* copy, CUstream s) { return cuMemcpy2DAsync_v2(copy, s); }
+
+FAKE_API CUresult cuMemcpyPeer(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n) {
+  FAKE_ENTER();
+  return copy_peer(dst, dst_ctx, src, src_ctx, n);
+}
+FAKE_API CUresult cuMemcpyPeer_ptds(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n) {
+  return cuMemcpyPeer(dst, dst_ctx, src, src_ctx, n);
+}
+FAKE_API CUresult cuMemcpyPeerAsync(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, size_t n,
+                                    CUstream s) {
+  FAKE_ENTER();
+  FAKE_TRY(need_stream(s));
+  return copy_peer(dst, dst_ctx, src, src_ctx, n);
+}
+FAKE_API CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx,
+                                         size_t n, CUstream s) {
+  return cuMemcpyPeerAsync(dst, dst_ctx, src, src_ctx, n, s);
 }

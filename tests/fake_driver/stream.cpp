@@ -11,6 +11,7 @@ struct Stream {
   int priority = 0;
   bool capturing = false;    // between cuStreamBeginCapture and cuStreamEndCapture
   bool invalidated = false;  // a cuCtxSynchronize happened meanwhile (as on a GPU)
+  CUgraph into = nullptr;    // cuStreamBeginCaptureToGraph's graph, which the capture ends with
 };
 
 struct Event {
@@ -263,11 +264,27 @@ FAKE_API CUresult cuStreamBeginCapture_v2(CUstream stream, CUstreamCaptureMode /
   if (it->second->capturing) return CUDA_ERROR_ILLEGAL_STATE;
   it->second->capturing = true;
   it->second->invalidated = false;
+  it->second->into = nullptr;
   return CUDA_SUCCESS;
 }
 
 FAKE_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream stream, CUstreamCaptureMode mode) {
   return cuStreamBeginCapture_v2(stream, mode);
+}
+
+FAKE_API CUresult cuStreamBeginCaptureToGraph(CUstream stream, CUgraph graph, const CUgraphNode* dependencies,
+                                              const CUgraphEdgeData* /*edge_data*/, size_t dependency_count,
+                                              CUstreamCaptureMode mode) {
+  if (graph == nullptr || (dependency_count > 0 && dependencies == nullptr)) return CUDA_ERROR_INVALID_VALUE;
+  const CUresult rc = cuStreamBeginCapture_v2(stream, mode);
+  if (rc == CUDA_SUCCESS) streams().find(reinterpret_cast<const Stream*>(stream))->second->into = graph;
+  return rc;
+}
+
+FAKE_API CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream stream, CUgraph graph, const CUgraphNode* dependencies,
+                                                   const CUgraphEdgeData* edge_data, size_t dependency_count,
+                                                   CUstreamCaptureMode mode) {
+  return cuStreamBeginCaptureToGraph(stream, graph, dependencies, edge_data, dependency_count, mode);
 }
 
 FAKE_API CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph) {
@@ -280,6 +297,11 @@ FAKE_API CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph) {
   st.capturing = false;
   *graph = nullptr;
   if (st.invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+  if (st.into != nullptr) {
+    *graph = st.into;
+    st.into = nullptr;
+    return CUDA_SUCCESS;
+  }
   return cuGraphCreate(graph, 0);
 }
 
