@@ -59,8 +59,9 @@ class EventTracker final : public Tracker {
       std::lock_guard<std::mutex> lock(mu_);
       events_.push_back(event);
     }
-    // More streams than slots: the oldest slot's event is reused for the new stream, after its
-    // previous work is recorded (it stays in events_ and keeps covering its last record).
+    // More streams than slots: the new event takes the oldest slot; the old event stays in
+    // events_, covering its stream's last record, so events_ grows with the distinct streams a
+    // thread cycles through (known gap: PyTorch's stream pools can exceed the 16 slots).
     size_t i = used < kSlotsPerThread ? used++ : next_victim++ % kSlotsPerThread;
     slots[i] = {this, stream, per_thread, event};
     return event;
