@@ -39,6 +39,15 @@ ChargeVerdict DecideCharge(const ChargeQuery& q) {
   return ChargeVerdict::kGrant;
 }
 
+Room ShortfallOf(const ChargeQuery& q) {
+  const uint64_t new_used = q.tenant_used_bytes + q.bytes;
+  const uint64_t promised = q.sum_request_bytes + q.others_burst_bytes;
+  const uint64_t pool = q.usable_bytes > promised ? q.usable_bytes - promised : 0;
+  const uint64_t burst = BurstOf(new_used, q.request_bytes);
+  const uint64_t physical = q.usable_bytes > q.others_used_bytes ? q.usable_bytes - q.others_used_bytes : 0;
+  return {burst > pool ? burst - pool : 0, new_used > physical ? new_used - physical : 0};
+}
+
 const char* DescribeVerdict(ChargeVerdict verdict) {
   switch (verdict) {
     case ChargeVerdict::kGrant: return "granted";

@@ -96,6 +96,15 @@ enum class ChargeVerdict { kGrant, kOverLimit, kNoBurstRoom, kNoPhysicalRoom };
 ChargeVerdict DecideCharge(const ChargeQuery& q);
 const char* DescribeVerdict(ChargeVerdict verdict);
 inline uint64_t BurstOf(uint64_t used, uint64_t request) { return used > request ? used - request : 0; }
+// Room in the burst pool and physical room: what a refused charge lacks, or what a victim's
+// yield (an exit, a swap-out) gives back.
+struct Room {
+  uint64_t pool = 0;
+  uint64_t physical = 0;
+  bool Covers(const Room& need) const { return pool >= need.pool && physical >= need.physical; }
+};
+// What q's charge lacks (zero in both when it fits; the limit is not considered).
+Room ShortfallOf(const ChargeQuery& q);
 
 // "<dir>/gpushare-<32 hex>.ledger"
 std::string LedgerPath(const std::string& dir, const unsigned char uuid[16]);

@@ -22,19 +22,12 @@ using namespace ledger_file;
 
 namespace {
 
-// What a tenant's exit gives back: its whole use physically, and to the burst pool its burst
-// plus the request it no longer holds.
-struct Gain {
-  uint64_t pool = 0;
-  uint64_t physical = 0;
-};
-
 struct Candidate {
   uint32_t slot;
   int32_t priority;
   uint64_t idle_ns;
   uint32_t reason;
-  Gain gain;
+  Room gain;
 };
 
 void CopyName(char (&out)[GS_LEDGER_NAME_BYTES], const char* name) {
@@ -55,16 +48,11 @@ uint64_t LedgerSession::TenantIdleNsLocked(uint32_t tenant, uint64_t now_ns) con
 }
 
 bool LedgerSession::MarkVictimsLocked(const ChargeQuery& q) {
-  const uint64_t new_used = q.tenant_used_bytes + q.bytes;
-  const uint64_t promised = q.sum_request_bytes + q.others_burst_bytes;
-  const uint64_t pool = q.usable_bytes > promised ? q.usable_bytes - promised : 0;
-  const uint64_t burst = BurstOf(new_used, q.request_bytes);
-  const uint64_t physical = q.usable_bytes > q.others_used_bytes ? q.usable_bytes - q.others_used_bytes : 0;
-  Gain need{burst > pool ? burst - pool : 0, new_used > physical ? new_used - physical : 0};
-  auto covered = [&](const Gain& g) { return g.pool >= need.pool && g.physical >= need.physical; };
+  const Room need = ShortfallOf(q);
+  auto covered = [&](const Room& g) { return g.Covers(need); };
 
   const uint64_t now = lf::NowMonotonicNs();
-  Gain pending;
+  Room pending;
   bool any_pending = false;
   std::vector<Candidate> candidates;
   for (uint32_t i = 0; i < GS_LEDGER_TENANT_SLOTS; ++i) {
@@ -72,7 +60,9 @@ bool LedgerSession::MarkVictimsLocked(const ChargeQuery& q) {
     if (i == tenant_index_ || LoadState(t.state) != GS_SLOT_ACTIVE) continue;
     const uint64_t used = Load(t.used_bytes) & kUsedMask;
     const uint64_t t_burst = BurstOf(used, t.request_bytes);
-    const Gain gain{t_burst + t.request_bytes, used};
+    // Its exit gives back its whole use physically, and to the burst pool its burst plus the
+    // request it no longer holds.
+    const Room gain{t_burst + t.request_bytes, used};
     if ((Load(t.terminate) & GS_TERMINATE_REQUESTED) != 0) {
       pending.pool += gain.pool;
       pending.physical += gain.physical;
@@ -90,7 +80,7 @@ bool LedgerSession::MarkVictimsLocked(const ChargeQuery& q) {
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.idle_ns > b.idle_ns;
   });
-  Gain total = pending;
+  Room total = pending;
   size_t needed = 0;
   while (needed < candidates.size() && !covered(total)) {
     total.pool += candidates[needed].gain.pool;

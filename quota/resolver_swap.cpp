@@ -32,11 +32,6 @@ using namespace ledger_file;
 
 namespace {
 
-struct Gain {
-  uint64_t pool = 0;
-  uint64_t physical = 0;
-};
-
 struct Victim {
   uint32_t slot;
   bool idle;
@@ -50,16 +45,11 @@ uint64_t Min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 }  // namespace
 
 bool LedgerSession::AskSwapVictimsLocked(const ChargeQuery& q) {
-  const uint64_t new_used = q.tenant_used_bytes + q.bytes;
-  const uint64_t promised = q.sum_request_bytes + q.others_burst_bytes;
-  const uint64_t pool = q.usable_bytes > promised ? q.usable_bytes - promised : 0;
-  const uint64_t burst = BurstOf(new_used, q.request_bytes);
-  const uint64_t physical = q.usable_bytes > q.others_used_bytes ? q.usable_bytes - q.others_used_bytes : 0;
-  Gain need{burst > pool ? burst - pool : 0, new_used > physical ? new_used - physical : 0};
-  auto covered = [&](const Gain& g) { return g.pool >= need.pool && g.physical >= need.physical; };
+  const Room need = ShortfallOf(q);
+  auto covered = [&](const Room& g) { return g.Covers(need); };
 
   const uint64_t now = lf::NowMonotonicNs();
-  Gain pending;
+  Room pending;
   bool any_pending = false;
   std::vector<uint64_t> swappable(GS_LEDGER_TENANT_SLOTS, 0);
   for (uint32_t i = 0; i < GS_LEDGER_PROCESS_SLOTS; ++i) {
@@ -94,7 +84,7 @@ bool LedgerSession::AskSwapVictimsLocked(const ChargeQuery& q) {
     if (a.idle != b.idle) return !a.idle;
     return a.turn_age_ns > b.turn_age_ns;
   });
-  Gain total = pending;
+  Room total = pending;
   std::vector<std::pair<uint32_t, uint64_t>> asks;
   for (const Victim& v : candidates) {
     if (covered(total)) break;
