@@ -53,17 +53,24 @@ class EventTracker final : public Tracker {
     thread_local size_t used = 0, next_victim = 0;
     for (size_t i = 0; i < used; ++i)
       if (slots[i].owner == this && slots[i].stream == stream && slots[i].per_thread == per_thread) return slots[i].event;
+    // More streams than slots: the oldest slot goes to the new stream. Its event moves with it
+    // once its last record completed (it then covers nothing); while that work still runs, a
+    // new event is made and the old one stays in events_, covering it. So events_ grows only
+    // by events that were busy when their slot was taken.
+    const bool evicting = used == kSlotsPerThread;
+    Slot& slot = slots[evicting ? next_victim++ % kSlotsPerThread : used++];
+    if (evicting && slot.owner == this && Real().cuEventQuery(slot.event) == CUDA_SUCCESS) {
+      slot.stream = stream;
+      slot.per_thread = per_thread;
+      return slot.event;
+    }
     CUevent event = nullptr;
     if (Real().cuEventCreate(&event, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) return nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       events_.push_back(event);
     }
-    // More streams than slots: the new event takes the oldest slot; the old event stays in
-    // events_, covering its stream's last record, so events_ grows with the distinct streams a
-    // thread cycles through (known gap: PyTorch's stream pools can exceed the 16 slots).
-    size_t i = used < kSlotsPerThread ? used++ : next_victim++ % kSlotsPerThread;
-    slots[i] = {this, stream, per_thread, event};
+    slot = {this, stream, per_thread, event};
     return event;
   }
 

@@ -6,6 +6,8 @@
 //          replay), and a cooperative launch sized for the whole GPU; prints "<path>_sms N" and
 //          "<path>_rc N" per path
 //   hold   starts, prints its launch mask, then waits to be killed
+//   streams  launches on 40 streams in turn, three rounds (more streams than a thread's event
+//          slots under a compute share); prints streams_rc (the first failure, else 0)
 // Always prints init_rc, sm_count (cuDeviceGetAttribute) and launches_at_start (the driver's
 // launches before the program's first: the TPC-map sweep).
 #include <dlfcn.h>
@@ -141,6 +143,19 @@ int main(int argc, char** argv) {
   PrintMask();
   Print("masked_launches", static_cast<long long>(fakecuda_masked_launches()));
   if (scenario == "paths") Paths(ctx, sm_count);
+  if (scenario == "streams") {
+    std::vector<CUstream> streams(40, nullptr);
+    CUresult first_error = CUDA_SUCCESS;
+    for (CUstream& s : streams) cuStreamCreate(&s, CU_STREAM_NON_BLOCKING);
+    for (int round = 0; round < 3; ++round)
+      for (CUstream s : streams) {
+        const CUresult rc = cuLaunchKernel(g_fn, 4, 1, 1, 32, 1, 1, 0, s, args, nullptr);
+        if (rc != CUDA_SUCCESS && first_error == CUDA_SUCCESS) first_error = rc;
+      }
+    Print("streams_sync_rc", cuCtxSynchronize());
+    for (CUstream s : streams) cuStreamDestroy_v2(s);
+    Print("streams_rc", first_error);
+  }
   std::fflush(stdout);
   if (scenario == "hold") {
     Print("holding", 1);

@@ -165,6 +165,16 @@ TEST(SmPartition, GpcsThatCannotBeMeasuredLeaveSlicesInBitOrder) {
   EXPECT_EQ(ledger["tenants"][0]["sm_bits"], "0-3");
 }
 
+// The compute gate's event tracker through the preloaded library: more streams than a thread's
+// event slots, round after round (slots are taken over, their events reused once complete).
+TEST(ComputeShareLaunches, ManyStreamsUnderAShareAllRun) {
+  const auto r = RunClient(Env("a", "", {"GPUSHARE_COMPUTE=50%", "GPUSHARE_LOG_LEVEL=info"}), "streams");
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_NE(r.err.find("compute share 50.00%"), std::string::npos) << r.err;
+  EXPECT_EQ(r.Int("streams_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("streams_sync_rc"), 0) << r.err;
+}
+
 TEST(SmPartition, ProcessesOfOneTenantShareItsSlice) {
   auto a = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "hold"}, Env("t", "100"));
   ASSERT_EQ(e2e::WaitForValue(a, "holding"), 1);
