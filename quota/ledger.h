@@ -106,6 +106,10 @@ struct Room {
 // What q's charge lacks (zero in both when it fits; the limit is not considered).
 Room ShortfallOf(const ChargeQuery& q);
 
+// The TPC map held in a ledger header (quota/ledger_sm.cpp); meaningful once sm_map_state is
+// GS_SM_MAP_READY.
+sm::TpcMap TpcMapOf(const GsLedgerHeader& h);
+
 // "<dir>/gpushare-<32 hex>.ledger"
 std::string LedgerPath(const std::string& dir, const unsigned char uuid[16]);
 

@@ -23,16 +23,21 @@ sm::TpcMask MaskOf(const uint32_t (&words)[4]) {
 
 }  // namespace
 
+sm::TpcMap TpcMapOf(const GsLedgerHeader& h) {
+  sm::TpcMap map;
+  map.sm_count = h.sm_count;
+  map.live = MaskOf(h.sm_live);
+  std::memcpy(map.sms_per_bit, h.sm_per_bit, sizeof map.sms_per_bit);
+  std::memcpy(map.gpc_of_bit, h.sm_gpc_of_bit, sizeof map.gpc_of_bit);
+  map.qmd_version = h.sm_qmd_version;
+  map.driver_version = h.sm_driver_version;
+  return map;
+}
+
 bool LedgerSession::CachedTpcMap(int32_t driver_version, sm::TpcMap* out) const {
   if (__atomic_load_n(&header_->sm_map_state, __ATOMIC_ACQUIRE) != GS_SM_MAP_READY) return false;
   if (header_->sm_driver_version != driver_version) return false;
-  sm::TpcMap map;
-  map.sm_count = header_->sm_count;
-  map.live = MaskOf(header_->sm_live);
-  std::memcpy(map.sms_per_bit, header_->sm_per_bit, sizeof map.sms_per_bit);
-  std::memcpy(map.gpc_of_bit, header_->sm_gpc_of_bit, sizeof map.gpc_of_bit);
-  map.qmd_version = header_->sm_qmd_version;
-  map.driver_version = header_->sm_driver_version;
+  const sm::TpcMap map = TpcMapOf(*header_);
   if (!map.Check().empty()) return false;
   *out = map;
   return true;

@@ -58,12 +58,7 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->swap_in_bytes = h.swap_in_bytes;
   out->sm_map_ready = h.sm_map_state == GS_SM_MAP_READY;
   if (out->sm_map_ready) {
-    out->sm_map.sm_count = h.sm_count;
-    std::memcpy(out->sm_map.live.words, h.sm_live, sizeof out->sm_map.live.words);
-    std::memcpy(out->sm_map.sms_per_bit, h.sm_per_bit, sizeof out->sm_map.sms_per_bit);
-    std::memcpy(out->sm_map.gpc_of_bit, h.sm_gpc_of_bit, sizeof out->sm_map.gpc_of_bit);
-    out->sm_map.qmd_version = h.sm_qmd_version;
-    out->sm_map.driver_version = h.sm_driver_version;
+    out->sm_map = TpcMapOf(h);
     out->sm_map_ns = h.sm_map_ns;
   }
   const uint64_t now = lf::NowMonotonicNs();
