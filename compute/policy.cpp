@@ -37,9 +37,9 @@ YieldVerdict DecideYield(const YieldQuery& q) {
   // between two batches of work (synchronizing, then launching again) is not wanting at the
   // hand-over, so the turn would go to a waiter ahead of it, again and again.
   if (q.held_ns >= q.quantum_ns)
-    return q.best_waiter_vtime < holder_now || q.min_turn_ns == UINT64_MAX ? YieldVerdict::kQuantumOver
-                                                                            : YieldVerdict::kKeep;
-  if (q.held_ns < q.min_turn_ns) return YieldVerdict::kKeep;
+    return q.only_siblings_wait || q.best_waiter_vtime < holder_now ? YieldVerdict::kQuantumOver
+                                                                     : YieldVerdict::kKeep;
+  if (q.only_siblings_wait || q.held_ns < q.min_turn_ns) return YieldVerdict::kKeep;
   const uint64_t waiter_quantum = VirtualNs(q.quantum_ns, q.best_waiter_share_bp);
   if (q.best_waiter_vtime + waiter_quantum < holder_now) return YieldVerdict::kPreempt;
   return YieldVerdict::kKeep;

@@ -42,7 +42,8 @@ int PickNext(std::span<const Candidate> candidates, uint64_t vfloor, uint64_t qu
 struct YieldQuery {
   uint64_t held_ns = 0;          // since the grant
   uint64_t quantum_ns = 0;
-  bool others_waiting = false;   // a process of another tenant wants the turn
+  bool others_waiting = false;   // another process (of any tenant) wants the turn
+  bool only_siblings_wait = false;  // all of them are the holder's tenant's: a quantum each, no preemption
   uint64_t holder_vtime = 0;     // the holder's tenant, before this turn
   uint32_t holder_share_bp = 0;
   uint64_t best_waiter_vtime = 0;  // lifted, the smallest among other tenants' waiters

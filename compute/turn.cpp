@@ -124,7 +124,7 @@ YieldVerdict Turn::Check(uint64_t now_ns, bool* others_waiting) const {
     other_tenant = true;
   }
   q.others_waiting = *others_waiting;
-  if (!other_tenant) q.min_turn_ns = UINT64_MAX;  // siblings only: no preemption
+  q.only_siblings_wait = !other_tenant;
   return DecideYield(q);
 }
 

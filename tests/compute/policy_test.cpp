@@ -59,7 +59,7 @@ TEST(ComputePolicy, AHolderStillBehindTheWaitersKeepsTheTurnPastItsQuantum) {
   q.held_ns = 8 * kMs;  // 111.4 ms: past it
   EXPECT_EQ(DecideYield(q), YieldVerdict::kQuantumOver);
   q.held_ns = 3 * kMs;
-  q.min_turn_ns = UINT64_MAX;  // only the holder's sibling processes wait: a quantum each
+  q.only_siblings_wait = true;  // a quantum each
   EXPECT_EQ(DecideYield(q), YieldVerdict::kQuantumOver);
 }
 
