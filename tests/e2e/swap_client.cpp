@@ -122,6 +122,20 @@ void Attrs(CUcontext ctx) {
   Print("released", free_end == free_before);
 }
 
+// `rows` rows of `pitch` bytes from device memory into host memory, with a 2D copy.
+CUresult CopyRowsToHost(void* host, CUdeviceptr src, size_t pitch, size_t rows) {
+  CUDA_MEMCPY2D c{};
+  c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.srcDevice = src;
+  c.srcPitch = pitch;
+  c.dstMemoryType = CU_MEMORYTYPE_HOST;
+  c.dstHost = host;
+  c.dstPitch = pitch;
+  c.WidthInBytes = pitch;
+  c.Height = rows;
+  return cuMemcpy2D_v2(&c);
+}
+
 void Work(CUcontext ctx, uint64_t bytes, int iters, int threads, long capture_ms) {
   std::vector<Block> blocks;
   const uint64_t kBlock = 16 * kMiB;
@@ -181,16 +195,7 @@ void Work(CUcontext ctx, uint64_t bytes, int iters, int threads, long capture_ms
         }
         if (t == 0 && !blocks.empty()) {
           std::vector<uint8_t> rows(kPitch * kRows);
-          CUDA_MEMCPY2D c{};
-          c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
-          c.srcDevice = blocks[0].ptr;
-          c.srcPitch = kPitch;
-          c.dstMemoryType = CU_MEMORYTYPE_HOST;
-          c.dstHost = rows.data();
-          c.dstPitch = kPitch;
-          c.WidthInBytes = kPitch;
-          c.Height = kRows;
-          const CUresult rc = cuMemcpy2D_v2(&c);
+          const CUresult rc = CopyRowsToHost(rows.data(), blocks[0].ptr, kPitch, kRows);
           if (rc != CUDA_SUCCESS) {
             Print("copy2d_rc", rc);
             ++errors;
@@ -235,16 +240,7 @@ void Work(CUcontext ctx, uint64_t bytes, int iters, int threads, long capture_ms
   }
   if (have_scratch) {
     std::vector<uint32_t> rows(kPitch / 4 * kRows, 0);
-    CUDA_MEMCPY2D c{};
-    c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
-    c.srcDevice = scratch;
-    c.srcPitch = kPitch;
-    c.dstMemoryType = CU_MEMORYTYPE_HOST;
-    c.dstHost = rows.data();
-    c.dstPitch = kPitch;
-    c.WidthInBytes = kPitch;
-    c.Height = kRows;
-    const CUresult rc = cuMemcpy2D_v2(&c);
+    const CUresult rc = CopyRowsToHost(rows.data(), scratch, kPitch, kRows);
     bool ok = rc == CUDA_SUCCESS;
     for (uint32_t w : rows) ok = ok && w == static_cast<uint32_t>(iters - 1);
     Print("memset2d_ok", ok);
