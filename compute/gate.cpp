@@ -1,5 +1,7 @@
 #include "compute/gate.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,8 @@ constexpr uint64_t kWaitSliceNs = 5'000'000;
 constexpr uint64_t kKeeperPollNs = 200'000;
 constexpr uint64_t kKeeperIdlePollNs = 2'000'000;  // alone with the turn: only accounting waits on it
 constexpr useconds_t kDrainPollUs = 50;
+constexpr useconds_t kExpressPollUs = 100;  // how late an express burst's end may be seen (charged)
+constexpr uint64_t kExpressAccrueNs = 1'000'000;  // a running express burst is charged this often
 
 }  // namespace
 
@@ -60,7 +64,12 @@ void Gate::EnterSlow() {
       // The turn's GPU time starts at its first launch, not at the grant: the futex wake-up
       // between the two is nobody's GPU time.
       uint64_t unset = 0;
-      turn_started_ns_.compare_exchange_strong(unset, MonotonicNs(), std::memory_order_acq_rel);
+      if (turn_started_ns_.compare_exchange_strong(unset, MonotonicNs(), std::memory_order_acq_rel)) WakeKeeper();
+      break;
+    }
+    if (!turn_->Held() && turn_->MayExpress(now)) {
+      uint64_t unset = 0;
+      if (express_since_ns_.compare_exchange_strong(unset, now, std::memory_order_acq_rel)) WakeKeeper();
       break;
     }
     in_gate_.fetch_sub(1, std::memory_order_seq_cst);
@@ -78,6 +87,31 @@ void Gate::EnterSlow() {
   }
   if (wanting) turn_->EndWant(MonotonicNs() - start);
   errno = saved_errno;
+}
+
+void Gate::WakeKeeper() {
+  keeper_word_.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, &keeper_word_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+bool Gate::SettleExpress() {
+  uint64_t since = express_since_ns_.load(std::memory_order_acquire);
+  if (since == 0) return true;
+  const uint64_t launches = launches_.load(std::memory_order_acquire);
+  const bool drained = in_gate_.load(std::memory_order_seq_cst) == 0 && tracker_->Drained();
+  const uint64_t now = MonotonicNs();
+  // A launch that slipped in after the check belongs to the burst, which goes on.
+  if (drained && launches == launches_.load(std::memory_order_acquire) &&
+      in_gate_.load(std::memory_order_seq_cst) == 0) {
+    if (express_since_ns_.compare_exchange_strong(since, 0, std::memory_order_acq_rel))
+      turn_->ChargeExpress(since, now);
+    return true;
+  }
+  // A burst that never drains (a busy tenant that was light a moment ago) is charged as it
+  // goes, so its recent use rises and it soon waits for turns again.
+  if (now - since >= kExpressAccrueNs && express_since_ns_.compare_exchange_strong(since, now, std::memory_order_acq_rel))
+    turn_->ChargeExpress(since, now);
+  return false;
 }
 
 void Gate::HandOver(uint64_t drained_ns, bool preempted) {
@@ -98,12 +132,22 @@ void Gate::Keep() {
   uint64_t last_busy = MonotonicNs();
   while (!stop_.load(std::memory_order_relaxed)) {
     if (!turn_->Held()) {
-      const uint32_t seq = turn_->Seq();
-      if (!turn_->Held()) turn_->WaitSeq(seq, kWaitSliceNs);
+      const uint32_t word = keeper_word_.load(std::memory_order_acquire);
+      if (!SettleExpress()) {
+        usleep(kExpressPollUs);
+        continue;
+      }
+      if (!turn_->Held()) {
+        const timespec ts{0, static_cast<long>(kWaitSliceNs)};
+        syscall(SYS_futex, &keeper_word_, FUTEX_WAIT_PRIVATE, word, &ts, nullptr, 0);
+      }
       last_busy = MonotonicNs();
       seen_launches = launches_.load(std::memory_order_relaxed);
       continue;
     }
+    // An express burst still running when the turn came: charged up to now, the turn from here.
+    if (const uint64_t since = express_since_ns_.exchange(0, std::memory_order_acq_rel); since != 0)
+      turn_->ChargeExpress(since, MonotonicNs());
     const uint32_t kick = turn_->Kick();
     const uint64_t now = MonotonicNs();
     const uint64_t launches = launches_.load(std::memory_order_relaxed);

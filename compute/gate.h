@@ -1,13 +1,16 @@
 // Compute shares inside one process: the launch gate and the keeper thread for one GPU.
 //
 //   Enter()/Exit()  around every kernel or graph launch of this process on that GPU: a launch
-//                   passes when this process holds the turn and is not handing it over, else it
-//                   waits (futex) for the turn. Exit tells the Tracker what was launched.
+//                   passes when this process holds the turn and is not handing it over, or
+//                   when its tenant may launch without the turn (express, compute/policy.h),
+//                   else it waits (futex) for the turn. Exit tells the Tracker what was launched.
 //   keeper thread   while this process holds the turn, decides when to give it up (quantum
 //                   over with others waiting, preempted by a tenant below its share, or idle:
 //                   nothing launched for GPUSHARE_COMPUTE_IDLE and nothing in flight); then
 //                   closes the gate, waits for launches inside it, drains the work in flight
 //                   (Tracker::Drained) and hands the turn over, charging grant..drained.
+//                   Without the turn it sleeps, but polls an express burst until it drained
+//                   and charges it, first launch..drained.
 //
 // How to gate another launch entry point: call GatedLaunch (compute/compute.h) from its hook.
 #pragma once
@@ -61,6 +64,9 @@ class Gate {
  private:
   [[gnu::cold, gnu::noinline]] void EnterSlow();
   void Keep();
+  void WakeKeeper();
+  // Without the turn: charges the express burst in flight once it drained. False while it runs.
+  bool SettleExpress();
   void HandOver(uint64_t drained_ns, bool preempted);
 
   std::unique_ptr<Turn> turn_;
@@ -71,6 +77,8 @@ class Gate {
   std::atomic<bool> closing_{false};
   std::atomic<uint64_t> strict_until_ns_{0};
   std::atomic<uint64_t> turn_started_ns_{0};  // the current turn's first launch
+  std::atomic<uint64_t> express_since_ns_{0};  // the first launch of the express burst in flight
+  std::atomic<uint32_t> keeper_word_{0};       // private futex: a turn or an express burst began
   std::atomic<bool> stop_{false};
   std::thread keeper_;
 };

@@ -1,5 +1,9 @@
 #include "compute/policy.h"
 
+#include <cmath>
+
+#include "gpushare/ledger_abi.h"
+
 namespace gpushare::compute {
 
 uint64_t VirtualNs(uint64_t ns, uint32_t share_bp) {
@@ -43,6 +47,23 @@ YieldVerdict DecideYield(const YieldQuery& q) {
   const uint64_t waiter_quantum = VirtualNs(q.quantum_ns, q.best_waiter_share_bp);
   if (q.best_waiter_vtime + waiter_quantum < holder_now) return YieldVerdict::kPreempt;
   return YieldVerdict::kKeep;
+}
+
+uint64_t DecayedNs(uint64_t recent_ns, uint64_t age_ns) {
+  if (age_ns == 0 || recent_ns == 0) return recent_ns;
+  const double halvings = static_cast<double>(age_ns) / static_cast<double>(GS_COMPUTE_RECENT_HALF_LIFE_NS);
+  if (halvings >= 64) return 0;
+  return static_cast<uint64_t>(static_cast<double>(recent_ns) * std::exp2(-halvings));
+}
+
+uint64_t RecentUseBp(uint64_t recent_ns) {
+  return static_cast<uint64_t>(static_cast<double>(recent_ns) * M_LN2 * static_cast<double>(kFullShareBp) /
+                               static_cast<double>(GS_COMPUTE_RECENT_HALF_LIFE_NS));
+}
+
+bool MayPassWithoutTurn(uint64_t recent_ns, uint32_t share_bp, uint32_t express_percent) {
+  if (express_percent == 0) return false;
+  return RecentUseBp(recent_ns) * 100 < static_cast<uint64_t>(share_bp) * express_percent;
 }
 
 uint64_t StrictPauseNs(uint64_t held_ns, uint32_t share_bp) {

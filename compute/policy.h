@@ -13,6 +13,11 @@
 //                 once (preemption) when a waiter's tenant is more than one of its own quanta
 //                 behind the holder's running virtual time: a tenant below its share waits
 //                 only for the holder's drain, not for a whole quantum.
+//   express       a tenant whose recent use (GPU ns decayed with a 100 ms half-life) is below
+//                 GPUSHARE_COMPUTE_EXPRESS of its share launches without waiting for the turn:
+//                 its work time-slices with the holder's, as without gpushare, so short requests
+//                 of a tenant well within its share wait for no drain. What such a burst takes is
+//                 charged as a turn, so a tenant that grows busy soon waits for turns again.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -52,6 +57,15 @@ struct YieldQuery {
 };
 enum class YieldVerdict { kKeep, kQuantumOver, kPreempt };
 YieldVerdict DecideYield(const YieldQuery& q);
+
+// A decayed sum of GPU ns `age_ns` later (half-life GS_COMPUTE_RECENT_HALF_LIFE_NS).
+uint64_t DecayedNs(uint64_t recent_ns, uint64_t age_ns);
+// The share of the GPU, in basis points, a decayed sum stands for: steady use of a fraction f
+// leaves recent_ns = f * half-life / ln 2.
+uint64_t RecentUseBp(uint64_t recent_ns);
+// Express: whether a tenant using recent_ns (decayed to now) launches without the turn;
+// express_percent of its share is the bar (0: never).
+bool MayPassWithoutTurn(uint64_t recent_ns, uint32_t share_bp, uint32_t express_percent);
 
 // GPUSHARE_COMPUTE_STRICT: after holding the turn for held_ns, a tenant capped at its share sits
 // out held_ns * (10000 - share) / share, so over any period it runs at most its share.

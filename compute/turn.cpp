@@ -128,9 +128,33 @@ YieldVerdict Turn::Check(uint64_t now_ns, bool* others_waiting) const {
   return DecideYield(q);
 }
 
+bool Turn::MayExpress(uint64_t now_ns) const {
+  if (strict_ || config_.express_percent == 0) return false;
+  const GsLedgerTenant& t = tenants_[tenant_];
+  // Two fields written under the lock, read without it: a torn pair only skews one estimate.
+  const uint64_t at = Load64(t.compute_recent_at_ns);
+  if (at == 0) return false;  // never charged yet: a newcomer takes a turn before it is known to be light
+  const uint64_t recent = DecayedNs(Load64(t.compute_recent_ns), now_ns > at ? now_ns - at : 0);
+  return MayPassWithoutTurn(recent, share_bp_, config_.express_percent);
+}
+
+void Turn::ChargeExpress(uint64_t started_ns, uint64_t drained_ns) {
+  const uint64_t ns = drained_ns > started_ns ? drained_ns - started_ns : 0;
+  session_->WithLock([&] {
+    ChargeLocked(tenant_, me_ - 1, ns, drained_ns);
+    A64(tenants_[tenant_].compute_express_ns).fetch_add(ns, std::memory_order_relaxed);
+    // Not compute_busy_ns: a tenant that only runs express does not hold the virtual-time floor
+    // back, so the credit it leaves unused is not banked for when it grows busy.
+  });
+}
+
 void Turn::ChargeLocked(uint32_t tenant, uint32_t process, uint64_t ns, uint64_t now_ns) {
   GsLedgerTenant& t = tenants_[tenant];
   A64(t.compute_gpu_ns).fetch_add(ns, std::memory_order_relaxed);
+  const uint64_t recent_at = Load64(t.compute_recent_at_ns);
+  const uint64_t recent = DecayedNs(Load64(t.compute_recent_ns), now_ns > recent_at ? now_ns - recent_at : 0);
+  A64(t.compute_recent_ns).store(recent + ns, std::memory_order_relaxed);
+  if (now_ns > recent_at) A64(t.compute_recent_at_ns).store(now_ns, std::memory_order_relaxed);
   A64(processes_[process].compute_gpu_ns).fetch_add(ns, std::memory_order_relaxed);
   A64(t.compute_vtime).fetch_add(VirtualNs(ns, t.compute_share_bp), std::memory_order_relaxed);
   // Windows of GS_COMPUTE_WINDOW_NS: [0] the current one, [1] the previous.

@@ -7,6 +7,8 @@
 //   Arbitrate          under the lock: grant the turn when nobody holds it or its holder is dead
 //   Check              the holder's question: keep the turn, or yield it (quantum over, preempted)
 //   Release            the holder's hand-over: charge grant..drained, grant the next by policy
+//   MayExpress         may this process launch without the turn (its tenant's recent use is low)
+//   ChargeExpress      charge a burst launched that way, first launch..drained
 // The policy (who is next, when to yield) is compute/policy.h, pure and tested alone.
 #pragma once
 #include <cstdint>
@@ -19,6 +21,7 @@ namespace gpushare::compute {
 struct TurnConfig {
   uint64_t quantum_ns = 10'000'000;
   uint64_t min_turn_ns = 1'000'000;  // no preemption before the holder had this much
+  uint32_t express_percent = 50;     // GPUSHARE_COMPUTE_EXPRESS; 0: every launch waits for the turn
 };
 
 class Turn {
@@ -48,6 +51,13 @@ class Turn {
   // candidate (maybe this process again, when its own threads wait and its tenant is furthest
   // behind) or nobody. Returns how long the tenant must sit out under GPUSHARE_COMPUTE_STRICT.
   uint64_t Release(uint64_t drained_ns, uint64_t started_ns, bool preempted);
+
+  // Lock-free: whether this tenant's recent use (decayed to now) is low enough to launch
+  // without the turn. Never under GPUSHARE_COMPUTE_STRICT (the cap is kept by turns), nor
+  // before the tenant was first charged.
+  bool MayExpress(uint64_t now_ns) const;
+  // Under the lock: charges an express burst's wall time to the tenant, as a turn's.
+  void ChargeExpress(uint64_t started_ns, uint64_t drained_ns);
 
   uint64_t grant_ns() const { return __atomic_load_n(&header_->compute_grant_ns, __ATOMIC_ACQUIRE); }
   uint32_t share_bp() const { return share_bp_; }

@@ -126,6 +126,7 @@ void Enumerate() {
       gate.turn.quantum_ns = Opts().compute_quantum;
       gate.turn.min_turn_ns = Opts().compute_quantum / 10;
       gate.idle_ns = Opts().compute_idle;
+      gate.turn.express_percent = Opts().compute_express;
       compute::AttachDevice(i, *session, gate);
       GS_LOG_INFO("device {} ({}): compute share {}.{:02}% (quantum {} us{})", i, name, Opts().compute / 100,
                   Opts().compute % 100, Opts().compute_quantum / 1000, Opts().compute_strict ? ", strict" : "");

@@ -326,6 +326,7 @@ struct TenantSnapshot {
   uint64_t compute_gpu_ns = 0;      // GPU time received in turns, in all
   uint64_t compute_throttled_ns = 0;  // time its launches waited at the gate, in all
   uint64_t compute_turns = 0;
+  uint64_t compute_express_ns = 0;  // of compute_gpu_ns, what it got launching without the turn
   uint64_t compute_vtime = 0;
   // Over the recent window (the previous full GS_COMPUTE_WINDOW_NS bucket and the current one).
   uint64_t compute_recent_gpu_ns = 0;

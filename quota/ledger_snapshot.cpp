@@ -121,6 +121,7 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
     ts.compute_gpu_ns = t.compute_gpu_ns;
     ts.compute_throttled_ns = t.compute_throttled_ns;
     ts.compute_turns = t.compute_turns;
+    ts.compute_express_ns = t.compute_express_ns;
     ts.compute_vtime = t.compute_vtime;
     if (t.compute_window_start_ns != 0) {
       // The previous full bucket (when there was one) and the current one.

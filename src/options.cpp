@@ -171,6 +171,18 @@ bool ComputeIdle::Parse(std::string_view text, Value& out) {
   return true;
 }
 
+bool ComputeExpress::Parse(std::string_view text, Value& out) {
+  if (text.size() < 2 || text.size() > 4 || text.back() != '%') return false;
+  uint32_t pct = 0;
+  for (const char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return false;
+    pct = pct * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (pct > 100) return false;
+  out = pct;
+  return true;
+}
+
 bool SmConflict::Parse(std::string_view text, Value& out) {
   if (text == "refuse") {
     out = SmConflictValue::kRefuse;

@@ -151,6 +151,13 @@ struct ComputeIdle {
   static bool Parse(std::string_view text, Value& out);
 };
 
+// GPUSHARE_COMPUTE_EXPRESS: "50%", a whole percent from 0% to 100%.
+struct ComputeExpress {
+  using Value = uint32_t;
+  static constexpr std::string_view kAccepted = "a whole percent of the tenant's share from 0% to 100% such as 50%";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 struct AliyunUnitKind {
   using Value = AliyunUnit;
   static constexpr std::string_view kAccepted = "GiB, MiB or infer";

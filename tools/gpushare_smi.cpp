@@ -133,7 +133,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                        {"compute", {{"share_percent", t.compute_share_bp / 100.0},
                                     {"strict", (t.compute_flags & GS_COMPUTE_STRICT) != 0},
                                     {"gpu_ns_total", t.compute_gpu_ns}, {"throttled_ns_total", t.compute_throttled_ns},
-                                    {"turns", t.compute_turns}, {"recent_window_ns", t.compute_recent_window_ns},
+                                    {"turns", t.compute_turns}, {"express_ns_total", t.compute_express_ns},
+                                    {"recent_window_ns", t.compute_recent_window_ns},
                                     {"recent_gpu_ns", t.compute_recent_gpu_ns},
                                     {"recent_throttled_ns", t.compute_recent_throttled_ns},
                                     {"recent_gpu_percent", t.compute_recent_window_ns == 0 ? 0.0
@@ -250,7 +251,7 @@ void PrintText(const LedgerSnapshot& s) {
   if (std::any_of(s.tenants.begin(), s.tenants.end(), [](const auto& t) { return t.compute_share_bp != 0; })) {
     std::cout << "  compute shares (" << s.compute_epoch << " turns, " << s.compute_preemptions << " preempted, "
               << s.compute_dead_handovers << " taken from dead holders):\n";
-    std::vector<std::vector<std::string>> c = {{"TENANT", "SHARE", "GPU TIME", "RECENT", "THROTTLED", "RECENT", "TURNS", "NOW"}};
+    std::vector<std::vector<std::string>> c = {{"TENANT", "SHARE", "GPU TIME", "RECENT", "EXPRESS", "THROTTLED", "RECENT", "TURNS", "NOW"}};
     for (const auto& t : s.tenants) {
       if (t.compute_share_bp == 0) continue;
       auto pct = [&](uint64_t ns) {
@@ -262,7 +263,8 @@ void PrintText(const LedgerSnapshot& s) {
       };
       char share[32];
       std::snprintf(share, sizeof share, "%.2f%%%s", t.compute_share_bp / 100.0, (t.compute_flags & GS_COMPUTE_STRICT) != 0 ? " strict" : "");
-      c.push_back({t.name, share, Seconds(t.compute_gpu_ns), pct(t.compute_recent_gpu_ns), Seconds(t.compute_throttled_ns),
+      c.push_back({t.name, share, Seconds(t.compute_gpu_ns), pct(t.compute_recent_gpu_ns), Seconds(t.compute_express_ns),
+                   Seconds(t.compute_throttled_ns),
                    pct(t.compute_recent_throttled_ns), std::to_string(t.compute_turns),
                    t.compute_holds_turn ? "holds the turn" : t.compute_wanting > 0 ? "waiting" : ""});
     }

@@ -49,7 +49,10 @@
  *    (lifted to compute_vfloor minus five quanta of its own, so idle time is not banked; the
  *    floor never passes the virtual time of a tenant busy in the last 50 ms), stores
  *    owner, generation and grant_ns, then compute_owner, bumps compute_seq and wakes it. Only
- *    tenants with compute_share_bp > 0 take part; others are never gated.
+ *    tenants with compute_share_bp > 0 take part; others are never gated. Express: a tenant whose
+ *    recent use (compute_recent_ns, decayed GPU ns: use = recent * ln 2 / half-life) is below a
+ *    fraction of its share launches without the turn; the wall time of such a burst, first launch
+ *    to drained, is charged as a turn's is (and counted in compute_express_ns).
  *  - Swap (version 4, the swap_* regions): under GS_RESOLVER_SWAP a refused burst asks victim
  *    tenants to move memory to host memory. Under the lock the requester raises the victim's
  *    swap_ask_bytes (atomic), sets swap_requester, bumps swap_seq and FUTEX_WAKEs it (shared);
@@ -144,6 +147,7 @@
 #define GS_COMPUTE_STRICT 1u     /* capped at its share even when alone (GPUSHARE_COMPUTE_STRICT) */
 #define GS_COMPUTE_SHARE_FULL 10000u /* basis points: the whole GPU */
 #define GS_COMPUTE_WINDOW_NS 5000000000ull /* length of each compute_window_* bucket */
+#define GS_COMPUTE_RECENT_HALF_LIFE_NS 100000000ull /* half-life of compute_recent_ns */
 
 /* One thread waiting for memory (header.waiters); ticket 0 = a free entry. Under the lock. */
 typedef struct GsLedgerWaiter {
@@ -277,7 +281,10 @@ typedef struct GsLedgerTenant {
   uint64_t compute_window_gpu_ns[2]; /* 432 GPU ns in the current and the previous window */
   uint64_t compute_window_throttled_ns[2]; /* 448 throttled ns in the same windows */
   uint64_t compute_busy_ns;       /* 464 atomic: CLOCK_MONOTONIC of its latest want or turn end */
-  uint8_t compute_reserved[40];   /* 472 zero */
+  uint64_t compute_recent_ns;     /* 472 GPU ns decayed by half every GS_COMPUTE_RECENT_HALF_LIFE_NS (under the lock) */
+  uint64_t compute_recent_at_ns;  /* 480 when compute_recent_ns was last decayed (under the lock) */
+  uint64_t compute_express_ns;    /* 488 atomic: GPU time it got outside turns (express), within compute_gpu_ns */
+  uint8_t compute_reserved[16];   /* 496 zero */
   uint64_t swap_quantum_ns;       /* 512 its guaranteed turn before it may be swapped out again */
   uint64_t swap_ask_bytes;        /* 520 atomic: bytes requesters ask it to swap out; 0 = none */
   uint32_t swap_seq;              /* 528 futex word: bumped with each ask (then FUTEX_WAKE) */
@@ -361,7 +368,8 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_owner_generation) % 8 =
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3696, "compute reserve at 3696");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_share_bp) == 384, "compute share at 384");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 472, "compute reserve at 472");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_recent_ns) == 472, "compute recent at 472");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 496, "compute reserve at 496");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_wanting) == 152, "compute wanting at 152");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swaps_out) == 3824, "swap totals at 3824");

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "gpushare/ledger_abi.h"
+
 namespace gpushare::compute {
 namespace {
 
@@ -32,6 +34,29 @@ TEST(ComputePolicy, AReturningTenantIsLiftedToOneQuantumBehindTheFloor) {
   EXPECT_EQ(LiftedVtime(950 * kMs, 1000 * kMs, 10 * kMs, 5000), 950 * kMs);  // within the lag: kept
   std::vector<Candidate> c = {{0, 0, 5000, 0, 1}, {1, 1, 5000, 905 * kMs, 2}};
   EXPECT_EQ(PickNext(c, 1000 * kMs, 10 * kMs), 0);  // still first, but only just
+}
+
+TEST(ComputePolicy, RecentUseDecaysByHalfEveryHalfLifeAndReadsAsAShare) {
+  const uint64_t h = GS_COMPUTE_RECENT_HALF_LIFE_NS;
+  EXPECT_EQ(DecayedNs(80 * kMs, 0), 80 * kMs);
+  EXPECT_NEAR(static_cast<double>(DecayedNs(80 * kMs, h)), 40e6, 1);
+  EXPECT_NEAR(static_cast<double>(DecayedNs(80 * kMs, 2 * h)), 20e6, 1);
+  EXPECT_EQ(DecayedNs(80 * kMs, 100 * h), 0u);
+  // Steady use of 30% (1 ms of every 3.33 ms, long enough) reads as about 3000 bp.
+  uint64_t recent = 0;
+  for (int i = 0; i < 3000; ++i) recent = DecayedNs(recent, 3'333'333) + kMs;
+  EXPECT_NEAR(static_cast<double>(RecentUseBp(recent)), 3000, 60);
+}
+
+TEST(ComputePolicy, ExpressOnlyWellWithinTheShare) {
+  const uint64_t h = GS_COMPUTE_RECENT_HALF_LIFE_NS;
+  // recent = f * h / ln 2 for a use of f.
+  auto recent_for = [&](double f) { return static_cast<uint64_t>(f * static_cast<double>(h) / 0.6931471805599453); };
+  EXPECT_TRUE(MayPassWithoutTurn(recent_for(0.07), 3000, 50));   // a server at 7% of a 30% share
+  EXPECT_FALSE(MayPassWithoutTurn(recent_for(0.16), 3000, 50));  // past half its share
+  EXPECT_FALSE(MayPassWithoutTurn(recent_for(0.29), 3000, 50));  // a busy tenant near its share
+  EXPECT_TRUE(MayPassWithoutTurn(recent_for(0.29), 3000, 100));
+  EXPECT_FALSE(MayPassWithoutTurn(0, 3000, 0));                  // 0%: never
 }
 
 TEST(ComputePolicy, HolderKeepsTheTurnWhileNobodyWaits) {

@@ -218,6 +218,9 @@ TEST(ComputeOptions, SharesAreBasisPointsAndDefaultsAreSane) {
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "0.01%"}}).compute, 1u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_QUANTUM", "2ms"}}).compute_quantum, 2'000'000u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_IDLE", "250us"}}).compute_idle, 250'000u);
+  EXPECT_EQ(ParseCompute({}).compute_express, 50u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_EXPRESS", "0%"}}).compute_express, 0u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_EXPRESS", "100%"}}).compute_express, 100u);
 }
 
 TEST(ComputeOptions, MalformedValuesFailClosedNamingTheVariable) {
@@ -232,6 +235,11 @@ TEST(ComputeOptions, MalformedValuesFailClosedNamingTheVariable) {
     EXPECT_NE(o.errors[0].find("GPUSHARE_COMPUTE_QUANTUM"), std::string::npos);
   }
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_IDLE", "10us"}}).errors.size(), 1u);
+  for (const char* bad : {"50", "101%", "-1%", "%", "5.5%", "1000%", "abc%"}) {
+    const Options o = ParseCompute({{"GPUSHARE_COMPUTE_EXPRESS", bad}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad;
+    EXPECT_NE(o.errors[0].find("GPUSHARE_COMPUTE_EXPRESS"), std::string::npos) << o.errors[0];
+  }
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_STRICT", "maybe"}}).errors.size(), 1u);
 }
 
