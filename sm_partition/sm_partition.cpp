@@ -88,7 +88,8 @@ bool ConfineDevice(int ordinal, CUdevice device, quota::LedgerSession& ledger, s
     *error = fmt::format("the slice of device {} holds no live TPC", ordinal);
     return false;
   }
-  detail::g_visible_sms[ordinal].store(slice.sms, std::memory_order_relaxed);
+  if (Opts().sm_report == option_kind::SmReportValue::kSlice)
+    detail::g_visible_sms[ordinal].store(slice.sms, std::memory_order_relaxed);
   ledger.SetProcessSmMode(GS_SM_MODE_MASK);
   if (slice.overlaps)
     Tell(fmt::format("device {}: too few TPCs are free for a disjoint slice of {}; sharing TPCs with "

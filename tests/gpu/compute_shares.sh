@@ -5,7 +5,7 @@
 # matmul throughput over the same run divided by its throughput alone (GPU time is what it
 # got: alone it has all of it), normalised over the tenants. Also gpushare-smi's own figures.
 #   bash tests/gpu/compute_shares.sh [STAGE]      (STAGE from tests/gpu/stage.sh build .stage)
-# About 5 minutes (13 runs of 12 s start-up + COMPUTE_SECS=10 s). Logs under $OUT/compute_shares.
+# About 5.5 minutes (14 runs of 12 s start-up + COMPUTE_SECS=10 s). Logs under $OUT/compute_shares.
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -113,6 +113,9 @@ row "latency p50 ms: no limiter / shares 70-30" "$P50N / $P50S" "shares <= 1.01 
   "$(python3 -c "print('PASS' if float('$P50S') <= 1.01*float('$P50N') else 'FAIL')" 2>/dev/null || echo FAIL)"
 row "latency p99 ms: no limiter / shares 70-30" "$P99N / $P99S" "-" INFO
 row "hog TFLOP/s: no limiter / shares 70-30" "$(get "$OUTD/lat_nolimit.h.json" tflops) / $(get "$OUTD/lat_share.h.json" tflops)" "-" INFO
+# The same without the express lane: every request waits for the turn (the hog's drain).
+run lat_share_noexpress 1 "h:70%:matmul l:30%:latency:2048:20" GPUSHARE_COMPUTE_EXPRESS=0%
+row "latency p50/p99 ms, express off (GPUSHARE_COMPUTE_EXPRESS=0%)" "$(get "$OUTD/lat_share_noexpress.l.json" p50_ms) / $(get "$OUTD/lat_share_noexpress.l.json" p99_ms)" "-" INFO
 cat "$OUTD/lat_share.smi.txt" 2>/dev/null | head -20
 
 echo; echo "== compute shares (name | measured | target | verdict)"

@@ -12,7 +12,8 @@
 #  3. the same under the MPS daemon (private pipe/log dirs, stopped at exit): compute-bound keeps
 #     >= 97% of alone-on-half; matmuls >= 80% each of alone-on-half, >= 95% of the whole GPU in sum
 #     with GPUSHARE_SM_PLACEMENT=gpc (the default); GS_SM_COMPARE=1 adds spread and reruns each
-#     pair with the other start order.
+#     pair with the other start order; GS_SM_MATMUL_ONLY=1 runs only the MPS matmul pair, with
+#     GPUSHARE_SM_REPORT=slice and =device.
 # Prints one table last. Logs: $OUT/sm_partition (or /tmp/gpushare-out/sm_partition).
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
@@ -74,6 +75,9 @@ python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && TORCH
 python3 -c "import triton" 2>/dev/null && TRITON=1 || TRITON=0
 echo "torch=$TORCH triton=$TRITON"
 
+# GS_SM_MATMUL_ONLY=1: only the MPS matmul pair, with each GPUSHARE_SM_REPORT (a diagnosis run).
+MATMUL_ONLY=${GS_SM_MATMUL_ONLY:-0}
+if [ "$MATMUL_ONLY" != 1 ]; then
 echo "== whole GPU (library loaded, no GPUSHARE_SM)"
 run full_smid 60 -- "$PROBE" smid
 FULL_SMS=$(val "$OUTD/full_smid.out" multiProcessorCount)
@@ -163,11 +167,13 @@ row "no MPS pair fma a, b (of alone-on-half)" "$(calc "round(${ka:-0}/${K_HALF:-
 
 # Under MPS, two 66-SM tenants placed by GPUSHARE_SM_PLACEMENT=$1: each half's matmul alone (both
 # tenants hold their slices and measure one after the other, since halves may differ), then both
-# at once. $2 = GRADE judges the targets, INFO only reports.
+# at once. $2 = GRADE judges the targets, INFO only reports. $3 (optional) = GPUSHARE_SM_REPORT.
 mps_mm_pair() {
+  local report=${3:-slice}
   local p=$1 st pa pb ta tb ha hb ra rb rs
-  local env_a=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$p" GPUSHARE_TENANT="${p}_a")
-  local env_b=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$p" GPUSHARE_TENANT="${p}_b")
+  local env_a=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$1" GPUSHARE_SM_REPORT="$report" GPUSHARE_TENANT="${1}_a")
+  local env_b=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$1" GPUSHARE_SM_REPORT="$report" GPUSHARE_TENANT="${1}_b")
+  [ "$report" = slice ] || p="$1-report-$report"
   st=$(now_plus 20)
   run "mps_${p}_alone_a" 150 "${env_a[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
   pa=$!
@@ -179,7 +185,7 @@ mps_mm_pair() {
   wait $pa $pb
   ha=$(val "$OUTD/mps_${p}_alone_a.out" tflops); hb=$(val "$OUTD/mps_${p}_alone_b.out" tflops)
   local gpcs
-  gpcs=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['ledgers'][0]['tenants']; print(' / '.join(f\"{x['sm_gpcs']} GPCs, bits {x['sm_bits']}\" for x in sorted(t, key=lambda x: x['name']) if x['name'].startswith('$p')))" "$OUTD/mps_${p}_smi.json" 2>/dev/null)
+  gpcs=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['ledgers'][0]['tenants']; print(' / '.join(f\"{x['sm_gpcs']} GPCs, bits {x['sm_bits']}\" for x in sorted(t, key=lambda x: x['name']) if x['name'].startswith('${1}_')))" "$OUTD/mps_${p}_smi.json" 2>/dev/null)
   row "MPS $p: half a / b" "${gpcs:-?}" "reported" INFO
   row "MPS $p: matmul half a / b alone" "${ha:-?} / ${hb:-?}" "baselines" INFO
   st=$(now_plus 20)
@@ -214,12 +220,15 @@ mps_mm_pair() {
   row "MPS $p: pair again, b first: a, b" "${ta:-?}, ${tb:-?} (sum $(calc "round((${ta:-0}+${tb:-0})/${T_MWHOLE:-1},3)"))" "reported" INFO
 }
 
+fi  # MATMUL_ONLY
+
 echo "== MPS"
 export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps-pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps-log
 mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
 if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
   MPS=1
   sleep 1
+  if [ "$MATMUL_ONLY" != 1 ]; then
   run mps_smid 60 GPUSHARE_SM=66 GPUSHARE_TENANT=half_a -- "$PROBE" smid
   v=$(val "$OUTD/mps_smid.out" legacy_stream)
   row "MPS sm66 runtime %smid" "${v:-?}" "66" "$(judge "${v:-0} == 66")"
@@ -232,6 +241,7 @@ if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
   row "MPS pair fma a (of alone-on-half)" "${ra:-?}" ">= 0.97" "$(judge "${ra:-0} >= 0.97")"
   row "MPS pair fma b (of alone-on-half)" "${rb:-?}" ">= 0.97" "$(judge "${rb:-0} >= 0.97")"
   row "MPS pair fma sum (of whole GPU)" "$(calc "round((${ka:-0}+${kb:-0})/${K_FULL:-1},3)")" "reported" INFO
+  fi  # MATMUL_ONLY
   if [ "$TORCH" = 1 ]; then
     st=$(now_plus 0)
     run mps_whole_mm 150 GPUSHARE_TENANT=whole -- python3 "$HERE/sm_torch.py" mm "$st" 4
@@ -239,6 +249,7 @@ if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
     row "MPS matmul whole GPU" "${T_MWHOLE:-?}" "baseline" INFO
     mps_mm_pair gpc GRADE
     [ "${GS_SM_COMPARE:-0}" = 1 ] && mps_mm_pair spread INFO
+    [ "$MATMUL_ONLY" = 1 ] && mps_mm_pair gpc INFO device
   fi
   stop_mps
 else
