@@ -165,6 +165,8 @@ ka=$(val "$OUTD/nomps_a.out" kernels_per_s); kb=$(val "$OUTD/nomps_b.out" kernel
 row "no MPS pair: slices disjoint" "$(disjoint "$OUTD/nomps_smi.json")" "1" "$(judge "$(disjoint "$OUTD/nomps_smi.json")0 == 10")"
 row "no MPS pair fma a, b (of alone-on-half)" "$(calc "round(${ka:-0}/${K_HALF:-1},2)"), $(calc "round(${kb:-0}/${K_HALF:-1},2)")" "~0.5 each: time-sliced" INFO
 
+fi  # MATMUL_ONLY
+
 # Under MPS, two 66-SM tenants placed by GPUSHARE_SM_PLACEMENT=$1: each half's matmul alone (both
 # tenants hold their slices and measure one after the other, since halves may differ), then both
 # at once. $2 = GRADE judges the targets, INFO only reports. $3 (optional) = GPUSHARE_SM_REPORT.
@@ -219,8 +221,6 @@ mps_mm_pair() {
   ta=$(val "$OUTD/mps_${p}_pair2_a.out" tflops); tb=$(val "$OUTD/mps_${p}_pair2_b.out" tflops)
   row "MPS $p: pair again, b first: a, b" "${ta:-?}, ${tb:-?} (sum $(calc "round((${ta:-0}+${tb:-0})/${T_MWHOLE:-1},3)"))" "reported" INFO
 }
-
-fi  # MATMUL_ONLY
 
 echo "== MPS"
 export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps-pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps-log
