@@ -16,8 +16,8 @@
 // (gpu-facts.md, "Handing PyTorch a green context from outside does not confine it").
 //
 // How to add a mechanism: give ConfineDevice another branch before the fallback, and make
-// VisibleSmCount report what that mechanism really confines to (never fewer SMs than kernels
-// get: cuBLAS sizes its grids from it).
+// VisibleSmCount and VisibleMaxActiveClusters report what that mechanism really confines to
+// (never fewer SMs than kernels get: cuBLAS sizes its grids from it).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -50,5 +50,10 @@ inline int VisibleSmCount(CUdevice device, int real_count) {
   if (slice == 0 || detail::SawForeignDescriptor()) return real_count;
   return static_cast<int>(slice);
 }
+
+// What cuOccupancyMaxActiveClusters(config) reports on `device`, whose driver answered
+// gpu_clusters for the whole GPU: on a confined device, the clusters its slice holds
+// (cluster_occupancy.h), so persistent cluster grids fit it; else gpu_clusters.
+int VisibleMaxActiveClusters(CUdevice device, CUfunction f, const CUlaunchConfig& config, int gpu_clusters);
 
 }  // namespace gpushare::sm
