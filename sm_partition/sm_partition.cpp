@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 
+#include "sm_partition/cluster_occupancy.h"
 #include "sm_partition/launch_mask.h"
 #include "sm_partition/tpc_map.h"
 #include "src/log.h"
@@ -20,6 +23,9 @@ bool SawForeignDescriptor() { return ForeignDescriptorLaunches() != 0; }
 }  // namespace detail
 
 namespace {
+
+// Written by ConfineDevice before g_visible_sms[device] is set (release), read after it is.
+SliceGeometry g_geometry[kMaxDevices];
 
 // Always on stderr (not only at GPUSHARE_LOG_LEVEL): the tenant must learn it at start.
 void Tell(const std::string& line) {
@@ -58,7 +64,40 @@ bool Unconfined(int ordinal, const SmAsk& ask, const std::string& why, quota::Le
   return true;
 }
 
+// Blocks per cluster: the config's cluster, else the function's required one; 0 when neither.
+int ClusterBlocksOf(CUfunction f, const CUlaunchConfig& config) {
+  if (config.attrs != nullptr)
+    for (unsigned i = 0; i < config.numAttrs; ++i)
+      if (config.attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+        const auto& dim = config.attrs[i].value.clusterDim;
+        const uint64_t blocks = uint64_t{dim.x} * dim.y * dim.z;
+        return static_cast<int>(std::min<uint64_t>(blocks, INT_MAX));
+      }
+  uint64_t blocks = 1;
+  for (const CUfunction_attribute attrib : {CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH,
+                                            CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT,
+                                            CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH}) {
+    int dim = 0;
+    if (Real().cuFuncGetAttribute(&dim, attrib, f) != CUDA_SUCCESS || dim <= 0) return 0;
+    blocks *= static_cast<uint64_t>(dim);
+  }
+  return static_cast<int>(std::min<uint64_t>(blocks, INT_MAX));
+}
+
 }  // namespace
+
+int VisibleMaxActiveClusters(CUdevice device, CUfunction f, const CUlaunchConfig& config, int gpu_clusters) {
+  if (device < 0 || device >= kMaxDevices) return gpu_clusters;
+  if (detail::g_visible_sms[device].load(std::memory_order_acquire) == 0 || detail::SawForeignDescriptor())
+    return gpu_clusters;
+  const uint64_t threads = uint64_t{config.blockDimX} * config.blockDimY * config.blockDimZ;
+  int blocks_per_sm = 0;
+  if (threads > INT_MAX ||
+      Real().cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, f, static_cast<int>(threads),
+                                                         config.sharedMemBytes) != CUDA_SUCCESS)
+    blocks_per_sm = 0;
+  return SliceClusters(g_geometry[device], gpu_clusters, blocks_per_sm, ClusterBlocksOf(f, config));
+}
 
 SmAsk AskOf(const Options& options) { return {options.sm.kind, options.sm.value}; }
 
@@ -88,8 +127,8 @@ bool ConfineDevice(int ordinal, CUdevice device, quota::LedgerSession& ledger, s
     *error = fmt::format("the slice of device {} holds no live TPC", ordinal);
     return false;
   }
-  if (Opts().sm_report == option_kind::SmReportValue::kSlice)
-    detail::g_visible_sms[ordinal].store(slice.sms, std::memory_order_relaxed);
+  g_geometry[ordinal] = GeometryOf(map, slice.mask);
+  detail::g_visible_sms[ordinal].store(slice.sms, std::memory_order_release);
   ledger.SetProcessSmMode(GS_SM_MODE_MASK);
   if (slice.overlaps)
     Tell(fmt::format("device {}: too few TPCs are free for a disjoint slice of {}; sharing TPCs with "

@@ -16,8 +16,8 @@
 // (gpu-facts.md, "Handing PyTorch a green context from outside does not confine it").
 //
 // How to add a mechanism: give ConfineDevice another branch before the fallback, and make
-// VisibleSmCount report what that mechanism really confines to (never fewer SMs than kernels
-// get: cuBLAS sizes its grids from it).
+// VisibleSmCount and VisibleMaxActiveClusters report what that mechanism really confines to
+// (never fewer SMs than kernels get: cuBLAS sizes its grids from it).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -43,12 +43,19 @@ bool SawForeignDescriptor();  // launch_mask.h: a launch ran unconfined (unknown
 }  // namespace detail
 
 // What cuDeviceGetAttribute(MULTIPROCESSOR_COUNT) reports: the slice's SMs on a confined device,
-// so grids (cooperative ones included) are sized to fit it; else the driver's own count.
+// so grids (cooperative ones included) are sized to fit it; else (or with
+// GPUSHARE_SM_REPORT=device) the driver's own count.
 inline int VisibleSmCount(CUdevice device, int real_count) {
   if (device < 0 || device >= kMaxDevices) return real_count;
   const uint32_t slice = detail::g_visible_sms[device].load(std::memory_order_relaxed);
   if (slice == 0 || detail::SawForeignDescriptor()) return real_count;
+  if (Opts().sm_report == option_kind::SmReportValue::kDevice) return real_count;
   return static_cast<int>(slice);
 }
+
+// What cuOccupancyMaxActiveClusters(config) reports on `device`, whose driver answered
+// gpu_clusters for the whole GPU: on a confined device, the clusters its slice holds
+// (cluster_occupancy.h), so persistent cluster grids fit it; else gpu_clusters.
+int VisibleMaxActiveClusters(CUdevice device, CUfunction f, const CUlaunchConfig& config, int gpu_clusters);
 
 }  // namespace gpushare::sm

@@ -8,6 +8,10 @@
 //   hold   starts, prints its launch mask, then waits to be killed
 //   streams  launches on 40 streams in turn, three rounds (more streams than a thread's event
 //          slots under a compute share); prints streams_rc (the first failure, else 0)
+//   clusters  cuOccupancyMaxActiveClusters for blocks of 1024 threads: clusters_2 and clusters_8
+//          (the config's cluster, on a stream), clusters_required_4 (the function's required
+//          cluster, current context), the errors for null arguments, then a cluster launch of
+//          clusters_N x N blocks per size (cluster_launch_N_rc, _sms; rc -1 when there is none)
 // Always prints init_rc, sm_count (cuDeviceGetAttribute) and launches_at_start (the driver's
 // launches before the program's first: the TPC-map sweep).
 #include <dlfcn.h>
@@ -114,6 +118,63 @@ void PrintMask() {
   for (int i = 0; i < 4; ++i) Print("disable" + std::to_string(i), disable[i]);
 }
 
+CUlaunchConfig ClusterConfig(CUlaunchAttribute* attr, unsigned cluster_x, CUstream stream) {
+  CUlaunchConfig config{};
+  config.gridDimX = config.gridDimY = config.gridDimZ = 1;
+  config.blockDimX = 1024, config.blockDimY = 1, config.blockDimZ = 1;
+  config.hStream = stream;
+  if (cluster_x != 0) {
+    attr->id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attr->value.clusterDim.x = cluster_x, attr->value.clusterDim.y = 1, attr->value.clusterDim.z = 1;
+    config.attrs = attr;
+    config.numAttrs = 1;
+  }
+  return config;
+}
+
+void Clusters() {
+  CUstream stream = nullptr;
+  cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING);
+  int counts[2] = {};
+  const unsigned sizes[2] = {2, 8};
+  for (int i = 0; i < 2; ++i) {
+    CUlaunchAttribute attr{};
+    const CUlaunchConfig config = ClusterConfig(&attr, sizes[i], stream);
+    const std::string name = "clusters_" + std::to_string(sizes[i]);
+    Print(name + "_rc", cuOccupancyMaxActiveClusters(&counts[i], g_fn, &config));
+    Print(name, counts[i]);
+  }
+  // A second handle of the kernel, with a required cluster of 2 x 2 (as __cluster_dims__ gives).
+  CUmodule module = nullptr;
+  CUfunction required = nullptr;
+  cuModuleLoadData(&module, "sm client, required clusters");
+  cuModuleGetFunction(&required, module, "sm_client_record");
+  cuFuncSetAttribute(required, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, 2);
+  cuFuncSetAttribute(required, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT, 2);
+  cuFuncSetAttribute(required, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH, 1);
+  CUlaunchAttribute none{};
+  const CUlaunchConfig plain = ClusterConfig(&none, 0, nullptr);
+  int count = 0;
+  Print("clusters_required_4_rc", cuOccupancyMaxActiveClusters(&count, required, &plain));
+  Print("clusters_required_4", count);
+  Print("clusters_null_out_rc", cuOccupancyMaxActiveClusters(nullptr, g_fn, &plain));
+  Print("clusters_null_config_rc", cuOccupancyMaxActiveClusters(&count, g_fn, nullptr));
+  Print("clusters_unset_rc", cuOccupancyMaxActiveClusters(&count, g_fn, &plain));
+  void* args[] = {&g_seen};
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = "cluster_launch_" + std::to_string(sizes[i]);
+    if (counts[i] <= 0) {
+      Print(name + "_rc", -1);
+      continue;
+    }
+    CUlaunchAttribute attr{};
+    CUlaunchConfig config = ClusterConfig(&attr, sizes[i], stream);
+    config.gridDimX = static_cast<unsigned>(counts[i]) * sizes[i];
+    Print(name + "_rc", cuLaunchKernelEx(&config, g_fn, args, nullptr));
+    Print(name + "_sms", TakeSms());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +204,7 @@ int main(int argc, char** argv) {
   PrintMask();
   Print("masked_launches", static_cast<long long>(fakecuda_masked_launches()));
   if (scenario == "paths") Paths(ctx, sm_count);
+  if (scenario == "clusters") Clusters();
   if (scenario == "streams") {
     std::vector<CUstream> streams(40, nullptr);
     CUresult first_error = CUDA_SUCCESS;

@@ -160,6 +160,62 @@ TEST(SmPartition, HalvesTakeWholeGpcsAndShareTheUnclusteredTpcs) {
   EXPECT_NE(bad.err.find("GPUSHARE_SM_PLACEMENT"), std::string::npos) << bad.err;
 }
 
+// What cuOccupancyMaxActiveClusters should report for the client's slice (its launch mask):
+// blocks of 1024 threads (2 per SM), 2 SMs per bit, clusters of `size` blocks within each GPC.
+long long SliceClusters(const e2e::ClientResult& r, const nlohmann::json& gpcs, unsigned size) {
+  long long clusters = 0;
+  for (const auto& gpc : gpcs) {
+    long long sms = 0;
+    for (unsigned bit : BitsOf(gpc.get<std::string>()))
+      if (((r.Int("disable" + std::to_string(bit / 32)) >> (bit % 32)) & 1) == 0) sms += 2;
+    clusters += sms * 2 / size;
+  }
+  return clusters;
+}
+
+TEST(SmPartition, MaxActiveClustersIsWhatTheSliceHolds) {
+  const auto whole = RunClient(Env("w", ""), "clusters");
+  ASSERT_EQ(whole.Int("init_rc"), 0) << whole.err;
+  // The fake's whole GPU: 124 SMs that run clusters, in GPCs of 8, 16 (five) and 18 (two) SMs.
+  EXPECT_EQ(whole.Int("clusters_2"), 124);
+  EXPECT_EQ(whole.Int("clusters_8"), 30);
+  EXPECT_EQ(whole.Int("clusters_required_4"), 62);
+  for (const auto& [sm, placement] : {std::pair{"66", "gpc"}, std::pair{"50%", "spread"}}) {
+    SCOPED_TRACE(std::string(sm) + " " + placement);
+    const auto r = RunClient(Env("a", sm, {std::string("GPUSHARE_SM_PLACEMENT=") + placement}), "clusters");
+    ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+    ASSERT_EQ(r.Int("sm_count"), 66);
+    const auto gpcs = Smi()["ledgers"][0]["sm_map"]["gpcs"];
+    ASSERT_EQ(gpcs.size(), 8u);
+    EXPECT_EQ(r.Int("clusters_2_rc"), 0);
+    EXPECT_EQ(r.Int("clusters_2"), SliceClusters(r, gpcs, 2));
+    EXPECT_EQ(r.Int("clusters_8"), SliceClusters(r, gpcs, 8));
+    EXPECT_EQ(r.Int("clusters_required_4"), SliceClusters(r, gpcs, 4));
+    EXPECT_LT(r.Int("clusters_8"), 16) << "66 of 132 SMs hold at most half the GPU's clusters";
+    EXPECT_GT(r.Int("clusters_8"), 0);
+    for (const char* size : {"2", "8"}) {
+      EXPECT_EQ(r.Int(std::string("cluster_launch_") + size + "_rc"), 0) << size << "\n" << r.err;
+      EXPECT_EQ(r.Int(std::string("cluster_launch_") + size + "_sms"), 66) << size;
+    }
+    // Bad arguments get the driver's errors.
+    EXPECT_EQ(r.Int("clusters_null_out_rc"), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_EQ(r.Int("clusters_null_config_rc"), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_EQ(r.Int("clusters_unset_rc"), CUDA_ERROR_INVALID_CLUSTER_SIZE);
+  }
+}
+
+TEST(SmPartition, MaxActiveClustersWithoutGpcsIsTheSlicesShare) {
+  // As below: GPCs of one TPC each, which the map cannot tell; the slice is 8 of 32 SMs.
+  const auto r = RunClient(Env("a", "8", {"GPUSHARE_FAKE_TPC_BITS=0-15", "GPUSHARE_FAKE_UNCLUSTERED_BITS=",
+                                          "GPUSHARE_FAKE_GPCS=0/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15"}),
+                           "clusters");
+  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
+  EXPECT_EQ(r.Int("clusters_2"), 32 * 8 / 32) << "the GPU holds 32 clusters of 2";
+  EXPECT_EQ(r.Int("clusters_required_4"), 16 * 8 / 32);
+  EXPECT_EQ(r.Int("clusters_8"), 0) << "no GPC holds a cluster of 8";
+  EXPECT_EQ(r.Int("cluster_launch_2_rc"), 0) << r.err;
+}
+
 TEST(SmPartition, GpcsThatCannotBeMeasuredLeaveSlicesInBitOrder) {
   // Every GPC is one TPC (2 SMs): no cluster (4 to 16 blocks) fits anywhere.
   const auto r = RunClient(Env("a", "8", {"GPUSHARE_FAKE_TPC_BITS=0-15", "GPUSHARE_FAKE_UNCLUSTERED_BITS=",

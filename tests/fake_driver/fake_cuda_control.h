@@ -32,8 +32,11 @@
  * every cluster's blocks on distinct SMs of one GPC (chosen pseudo-randomly from the seed).
  * Cluster launches (cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) need the grid
  * to be a multiple of the cluster, at most 8 blocks (16 with the non-portable attribute), and a
- * GPC with that many enabled SMs; dynamic shared memory above 48 KiB needs
- * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (at most 227 KiB), as on the H100.
+ * GPC with that many enabled SMs; a function's required cluster (cuFuncSetAttribute
+ * CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_*) is used when a launch names none and must match one it
+ * names; dynamic shared memory above 48 KiB needs CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+ * (at most 227 KiB), as on the H100. cuOccupancyMaxActiveClusters answers for the whole GPU
+ * (whatever a launch's TPC mask): per GPC, floor(SMs that run clusters x blocks per SM / cluster).
  *
  * Kernels: cuModuleGetFunction(&f, mod, "name") resolves "name" with dlsym(RTLD_DEFAULT) to a
  * function of type fakecuda_kernel defined in the test program (link it with -rdynamic /

@@ -2,7 +2,7 @@
 // found by name with dlsym(RTLD_DEFAULT), and run synchronously at launch, on the SMs its launch
 // descriptor's TPC mask enables (launch_callback.cpp). Cooperative launches must fit those SMs
 // at the occupancy cuOccupancyMaxActiveBlocksPerMultiprocessor reports, as on a GPU, where a
-// grid that is not co-resident never finishes.
+// grid that is not co-resident never finishes. Function attributes and occupancy: function.cpp.
 #include <dlfcn.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -18,15 +18,6 @@
 
 namespace fakecuda {
 namespace {
-
-constexpr unsigned kDefaultSharedBytes = 48 * 1024;
-constexpr unsigned kMaxSharedBytesOptIn = 227 * 1024;
-
-struct Function {
-  fakecuda_kernel fn = nullptr;
-  unsigned max_dynamic_shared = kDefaultSharedBytes;
-  bool non_portable_clusters = false;
-};
 
 struct Module {
   Context* ctx = nullptr;
@@ -71,13 +62,6 @@ fakecuda_kernel builtin_kernel(const Module& m, const std::string& name) {
   return nullptr;
 }
 
-// Blocks of `threads` that fit one SM: 2048 threads and 32 blocks per SM, as on the H100.
-int blocks_per_sm(unsigned threads) {
-  if (threads == 0 || threads > 1024) return 0;
-  const unsigned by_threads = 2048 / threads;
-  return static_cast<int>(by_threads < 32 ? by_threads : 32);
-}
-
 std::map<const Module*, std::unique_ptr<Module>>& modules() {
   static auto* m = new std::map<const Module*, std::unique_ptr<Module>>;
   return *m;
@@ -86,15 +70,6 @@ std::map<const Module*, std::unique_ptr<Module>>& modules() {
 Module* find_module(CUmodule h) {
   auto it = modules().find(reinterpret_cast<const Module*>(h));
   return it == modules().end() ? nullptr : it->second.get();
-}
-
-Function* find_function(CUfunction f) {
-  for (const auto& [h, m] : modules()) {
-    for (const auto& [name, fn] : m->functions) {
-      if (reinterpret_cast<CUfunction>(fn.get()) == f) return fn.get();
-    }
-  }
-  return nullptr;
 }
 
 // A kernel that touches device memory which is not mapped (or not accessible) faults: the
@@ -141,23 +116,25 @@ bool run_guarded(fakecuda_kernel fn, const fakecuda_launch* l) {
 
 CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
                 unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false,
-                const unsigned cluster[3] = nullptr) {
+                const unsigned asked_cluster[3] = nullptr) {
   Context* c = nullptr;
   FAKE_TRY(stream_context(stream, &c));
   FAKE_TRY(c->sticky);
   FAKE_TRY(check_launch(f, grid, block));
-  if (shared_bytes > find_function(f)->max_dynamic_shared) return CUDA_ERROR_INVALID_VALUE;
-  if (cluster != nullptr) {
-    const unsigned size = cluster[0] * cluster[1] * cluster[2];
-    const unsigned most = find_function(f)->non_portable_clusters ? 16 : 8;
-    if (size == 0 || size > most) return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+  const Function& fn = *find_function(f);
+  if (shared_bytes > fn.max_dynamic_shared) return CUDA_ERROR_INVALID_VALUE;
+  unsigned dims[3];
+  bool clustered = false;
+  FAKE_TRY(cluster_of(fn, asked_cluster, dims, &clustered));
+  const unsigned* cluster = clustered ? dims : nullptr;
+  if (clustered) {
     for (int i = 0; i < 3; ++i)
       if (grid[i] % cluster[i] != 0) return CUDA_ERROR_INVALID_CLUSTER_SIZE;
   }
   const LaunchMask mask = fire_launch_callback();
   if (cooperative) {
     const uint64_t blocks = uint64_t{grid[0]} * grid[1] * grid[2];
-    const uint64_t per_sm = static_cast<uint64_t>(blocks_per_sm(block[0] * block[1] * block[2]));
+    const uint64_t per_sm = static_cast<uint64_t>(blocks_per_sm(fn, block[0] * block[1] * block[2], shared_bytes));
     if (blocks > per_sm * fake_sm_count()) return CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE;
     const uint64_t resident = per_sm * enabled_sms(mask).size();
     if (blocks > resident) {
@@ -193,6 +170,15 @@ CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params) {
 }
 
 }  // namespace
+
+Function* find_function(CUfunction f) {
+  for (const auto& [h, m] : modules()) {
+    for (const auto& [name, fn] : m->functions) {
+      if (reinterpret_cast<CUfunction>(fn.get()) == f) return fn.get();
+    }
+  }
+  return nullptr;
+}
 
 CUresult check_launch(CUfunction f, const unsigned grid[3], const unsigned block[3]) {
   if (f == nullptr || find_function(f) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
@@ -331,33 +317,4 @@ FAKE_API CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsi
                                                  unsigned bx, unsigned by, unsigned bz,
                                                  unsigned shared_bytes, CUstream stream, void** params) {
   return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params);
-}
-
-FAKE_API CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value) {
-  FAKE_ENTER();
-  Function* fn = find_function(f);
-  if (fn == nullptr) return CUDA_ERROR_INVALID_HANDLE;
-  switch (attrib) {
-    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
-      if (value < 0 || static_cast<unsigned>(value) > kMaxSharedBytesOptIn) return CUDA_ERROR_INVALID_VALUE;
-      fn->max_dynamic_shared = static_cast<unsigned>(value);
-      return CUDA_SUCCESS;
-    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
-      fn->non_portable_clusters = value != 0;
-      return CUDA_SUCCESS;
-    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
-    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
-      return CUDA_SUCCESS;
-    default:
-      return CUDA_ERROR_INVALID_VALUE;
-  }
-}
-
-FAKE_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, CUfunction f, int block_size,
-                                                              size_t /*dynamic_shared*/) {
-  FAKE_ENTER();
-  if (blocks == nullptr || block_size <= 0) return CUDA_ERROR_INVALID_VALUE;
-  if (find_function(f) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
-  *blocks = blocks_per_sm(static_cast<unsigned>(block_size));
-  return CUDA_SUCCESS;
 }

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <vector>
 
+#include "tests/fake_driver/fake_cuda_control.h"
+
 #define FAKE_API extern "C" __attribute__((visibility("default")))
 
 // Every entry point but the few that work before cuInit starts with this.
@@ -141,6 +143,24 @@ void graph_reset();
 uint64_t graph_mem(int device, bool reserved);  // reserved (charged) or used (live) bytes
 void module_release_context(Context* ctx);
 void module_reset();
+
+// ---- functions (module.cpp), their attributes and occupancy (function.cpp), as on the H100
+inline constexpr unsigned kDefaultSharedBytes = 48 * 1024;
+inline constexpr unsigned kMaxSharedBytesOptIn = 227 * 1024;
+struct Function {
+  fakecuda_kernel fn = nullptr;
+  unsigned max_dynamic_shared = kDefaultSharedBytes;
+  bool non_portable_clusters = false;
+  // CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH/HEIGHT/DEPTH: all 0 (none) or all positive.
+  unsigned required_cluster[3] = {0, 0, 0};
+};
+Function* find_function(CUfunction f);
+// Blocks of `threads` threads and `shared_bytes` of dynamic shared memory that fit one SM.
+int blocks_per_sm(const Function& fn, unsigned threads, size_t shared_bytes);
+// A launch's cluster: `asked` (the config's CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION, or null), else
+// the function's required one. *clustered is false when neither is set; INVALID_CLUSTER_SIZE
+// when they disagree or the size is 0 or above the limit (8; 16 with the non-portable attribute).
+CUresult cluster_of(const Function& fn, const unsigned* asked, unsigned out[3], bool* clustered);
 void stream_release_context(Context* ctx);
 void stream_reset();
 // Marks every open capture of the context's streams invalidated; true if there was one.
