@@ -47,4 +47,10 @@ void AttachDevice(int ordinal, quota::LedgerSession& session, const GateConfig& 
   detail::g_enabled.store(true, std::memory_order_release);
 }
 
+void ForgetContext(CUcontext ctx) {
+  if (!detail::g_enabled.load(std::memory_order_acquire) || ctx == nullptr) return;
+  for (const auto& slot : TheRegistry().gates)
+    if (Gate* gate = slot.load(std::memory_order_acquire)) gate->ContextGone(ctx);
+}
+
 }  // namespace gpushare::compute

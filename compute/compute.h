@@ -27,6 +27,11 @@ extern std::atomic<bool> g_enabled;
 // the gate and starts its keeper. From then on this process's launches on it are gated.
 void AttachDevice(int ordinal, quota::LedgerSession& session, const GateConfig& config);
 
+// Before the driver destroys `ctx` (cuCtxDestroy, cuDevicePrimaryCtxReset, the primary
+// context's last release): every gate forgets the work launched in it, so that nothing queries
+// what dies with it. Cheap without a compute share.
+void ForgetContext(CUcontext ctx);
+
 template <typename Fn>
 CUresult GatedLaunch(CUstream stream, bool per_thread_stream, Fn&& launch) {
   if (__builtin_expect(!detail::g_enabled.load(std::memory_order_relaxed), 1)) return launch();

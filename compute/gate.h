@@ -33,6 +33,9 @@ class Tracker {
   virtual bool Drained() = 0;
   // On the keeper thread, once, before its first Drained().
   virtual void OnKeeperThread() {}
+  // On any thread, before the driver destroys or resets `context` (a CUcontext): forget what
+  // was launched in it without touching it (whatever tracks that work dies with the context).
+  virtual void ContextGone(void* context) { (void)context; }
 };
 
 struct GateConfig {
@@ -60,6 +63,7 @@ class Gate {
 
   void StartKeeper();
   Turn& turn() { return *turn_; }
+  void ContextGone(void* context) { tracker_->ContextGone(context); }
 
  private:
   [[gnu::cold, gnu::noinline]] void EnterSlow();

@@ -132,8 +132,10 @@ bool Turn::MayExpress(uint64_t now_ns) const {
   if (strict_ || config_.express_percent == 0) return false;
   const GsLedgerTenant& t = tenants_[tenant_];
   // Two fields written under the lock, read without it: a torn pair only skews one estimate.
+  // A newcomer takes turns for one half-life first: until then its recent use says too little.
+  const uint64_t first = Load64(t.compute_first_charge_ns);
+  if (first == 0 || now_ns < first + GS_COMPUTE_RECENT_HALF_LIFE_NS) return false;
   const uint64_t at = Load64(t.compute_recent_at_ns);
-  if (at == 0) return false;  // never charged yet: a newcomer takes a turn before it is known to be light
   const uint64_t recent = DecayedNs(Load64(t.compute_recent_ns), now_ns > at ? now_ns - at : 0);
   return MayPassWithoutTurn(recent, share_bp_, config_.express_percent);
 }
@@ -154,6 +156,7 @@ void Turn::ChargeLocked(uint32_t tenant, uint32_t process, uint64_t ns, uint64_t
   const uint64_t recent_at = Load64(t.compute_recent_at_ns);
   const uint64_t recent = DecayedNs(Load64(t.compute_recent_ns), now_ns > recent_at ? now_ns - recent_at : 0);
   A64(t.compute_recent_ns).store(recent + ns, std::memory_order_relaxed);
+  if (Load64(t.compute_first_charge_ns) == 0) A64(t.compute_first_charge_ns).store(now_ns, std::memory_order_relaxed);
   if (now_ns > recent_at) A64(t.compute_recent_at_ns).store(now_ns, std::memory_order_relaxed);
   A64(processes_[process].compute_gpu_ns).fetch_add(ns, std::memory_order_relaxed);
   A64(t.compute_vtime).fetch_add(VirtualNs(ns, t.compute_share_bp), std::memory_order_relaxed);

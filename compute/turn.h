@@ -54,7 +54,7 @@ class Turn {
 
   // Lock-free: whether this tenant's recent use (decayed to now) is low enough to launch
   // without the turn. Never under GPUSHARE_COMPUTE_STRICT (the cap is kept by turns), nor
-  // before the tenant was first charged.
+  // within a half-life of the tenant's first charge.
   bool MayExpress(uint64_t now_ns) const;
   // Under the lock: charges an express burst's wall time to the tenant, as a turn's.
   void ChargeExpress(uint64_t started_ns, uint64_t drained_ns);

@@ -63,7 +63,5 @@ GS_EXPORT CUresult cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, un
 
 GS_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) {
   GS_ENSURE_INIT();
-  const CUresult rc = Real().cuCtxDestroy_v2(ctx);
-  if (rc == CUDA_SUCCESS) quota::OnContextDestroyed(ctx);
-  return rc;
+  return quota::DestroyContext(ctx, Real().cuCtxDestroy_v2);
 }

@@ -1,5 +1,6 @@
 #include "quota/context_lifecycle.h"
 
+#include "compute/compute.h"
 #include "quota/swap_gate.h"
 #include "quota/swap_table.h"
 
@@ -50,33 +51,55 @@ CUresult RetainPrimary(CUcontext* pctx, CUdevice dev) {
   return rc;
 }
 
+// A context goes in two steps. Before the driver destroys it (or resets it), what only peeks at
+// it lets go: the compute gates forget the events they made there, so that no thread queries
+// one after the driver destroyed it (should the driver then fail, those events are merely no
+// longer waited for). Once the driver succeeded, what it owned is uncharged and the swap table
+// forgets it.
+namespace {
+
+void ContextGoing(CUcontext ctx) { compute::ForgetContext(ctx); }
+
+void ContextGone(CUcontext ctx, bool keep_overhead) {
+  ForgetContext(ctx, keep_overhead);
+  if (swap::Enabled()) swap::ForgetContext(ctx);
+}
+
+}  // namespace
+
+// Under the device's lock, so that the count and the driver's agree: the release that takes it
+// to zero is the one that destroys the context.
 CUresult ReleasePrimary(CUdevice dev, CUresult (*release)(CUdevice)) {
-  const CUresult rc = release(dev);
-  if (rc != CUDA_SUCCESS || QuotaFor(dev) == nullptr) return rc;
+  if (QuotaFor(dev) == nullptr) return release(dev);
   Primary& p = PrimaryOf(dev);
   std::lock_guard lock(p.mu);
+  if (p.retains == 1) ContextGoing(p.ctx);
+  const CUresult rc = release(dev);
+  if (rc != CUDA_SUCCESS) return rc;
   if (p.retains > 0 && --p.retains == 0) {
-    ForgetContext(p.ctx, /*keep_overhead=*/false);
-    if (swap::Enabled()) swap::ForgetContext(p.ctx);
+    ContextGone(p.ctx, /*keep_overhead=*/false);
     p.ctx = nullptr;
   }
   return rc;
 }
 
 CUresult ResetPrimary(CUdevice dev, CUresult (*reset)(CUdevice)) {
-  const CUresult rc = reset(dev);
-  if (rc != CUDA_SUCCESS || QuotaFor(dev) == nullptr) return rc;
+  if (QuotaFor(dev) == nullptr) return reset(dev);
   Primary& p = PrimaryOf(dev);
   std::lock_guard lock(p.mu);
+  if (p.ctx != nullptr) ContextGoing(p.ctx);
+  const CUresult rc = reset(dev);
+  if (rc != CUDA_SUCCESS) return rc;
   // Its allocations are gone; the context itself comes back on next use while still retained.
-  if (p.ctx != nullptr) ForgetContext(p.ctx, /*keep_overhead=*/p.retains > 0);
-  if (p.ctx != nullptr && swap::Enabled()) swap::ForgetContext(p.ctx);
+  if (p.ctx != nullptr) ContextGone(p.ctx, /*keep_overhead=*/p.retains > 0);
   return rc;
 }
 
-void OnContextDestroyed(CUcontext ctx) {
-  ForgetContext(ctx, /*keep_overhead=*/false);
-  if (swap::Enabled()) swap::ForgetContext(ctx);
+CUresult DestroyContext(CUcontext ctx, CUresult (*destroy)(CUcontext)) {
+  ContextGoing(ctx);
+  const CUresult rc = destroy(ctx);
+  if (rc == CUDA_SUCCESS) ContextGone(ctx, /*keep_overhead=*/false);
+  return rc;
 }
 
 }  // namespace gpushare::quota

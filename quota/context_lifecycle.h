@@ -8,10 +8,12 @@
 
 namespace gpushare::quota {
 
+// Each calls the driver (`release`, `reset`, `destroy`: any version of that call); when that
+// destroys a context, what watched it lets go first, and what it owned is uncharged after.
 CUresult RetainPrimary(CUcontext* pctx, CUdevice dev);
 CUresult ReleasePrimary(CUdevice dev, CUresult (*release)(CUdevice));
 CUresult ResetPrimary(CUdevice dev, CUresult (*reset)(CUdevice));
-void OnContextDestroyed(CUcontext ctx);
+CUresult DestroyContext(CUcontext ctx, CUresult (*destroy)(CUcontext));
 
 // `create` makes the context (any cuCtxCreate version) and stores it in *pctx.
 template <typename CreateFn>

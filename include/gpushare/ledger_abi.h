@@ -51,7 +51,7 @@
  *    owner, generation and grant_ns, then compute_owner, bumps compute_seq and wakes it. Only
  *    tenants with compute_share_bp > 0 take part; others are never gated. Express: a tenant whose
  *    recent use (compute_recent_ns, decayed GPU ns: use = recent * ln 2 / half-life) is below a
- *    fraction of its share launches without the turn; the wall time of such a burst, first launch
+ *    fraction of its share (and was first charged a half-life ago) launches without the turn; the wall time of such a burst, first launch
  *    to drained, is charged as a turn's is (and counted in compute_express_ns).
  *  - Swap (version 4, the swap_* regions): under GS_RESOLVER_SWAP a refused burst asks victim
  *    tenants to move memory to host memory. Under the lock the requester raises the victim's
@@ -284,7 +284,8 @@ typedef struct GsLedgerTenant {
   uint64_t compute_recent_ns;     /* 472 GPU ns decayed by half every GS_COMPUTE_RECENT_HALF_LIFE_NS (under the lock) */
   uint64_t compute_recent_at_ns;  /* 480 when compute_recent_ns was last decayed (under the lock) */
   uint64_t compute_express_ns;    /* 488 atomic: GPU time it got outside turns (express), within compute_gpu_ns */
-  uint8_t compute_reserved[16];   /* 496 zero */
+  uint64_t compute_first_charge_ns; /* 496 CLOCK_MONOTONIC of its first charge (under the lock); 0: none yet */
+  uint8_t compute_reserved[8];    /* 504 zero */
   uint64_t swap_quantum_ns;       /* 512 its guaranteed turn before it may be swapped out again */
   uint64_t swap_ask_bytes;        /* 520 atomic: bytes requesters ask it to swap out; 0 = none */
   uint32_t swap_seq;              /* 528 futex word: bumped with each ask (then FUTEX_WAKE) */
@@ -369,7 +370,7 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, compute_reserved) == 3696, "com
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_share_bp) == 384, "compute share at 384");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_recent_ns) == 472, "compute recent at 472");
-GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 496, "compute reserve at 496");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, compute_reserved) == 504, "compute reserve at 504");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_wanting) == 152, "compute wanting at 152");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swaps_out) == 3824, "swap totals at 3824");

@@ -244,7 +244,7 @@ TEST(ComputeShares, AServerWithinItsShareWaitsForNoDrain) {
   EXPECT_GT(d[1].express_ns, got[1] / 2);
   EXPECT_LT(d[1].express_ns, 2 * got[1] + 10 * kMs);
   EXPECT_GE(d[1].gpu_ns, d[1].express_ns);
-  EXPECT_LE(d[0].express_ns, d[0].gpu_ns / 10) << "the busy hog ran express at most briefly";
+  EXPECT_LT(d[0].express_ns, got[0] / 20) << "the busy hog ran express at most briefly";
 
   TempDir tmp0;
   hog.express_percent = server.express_percent = 0;

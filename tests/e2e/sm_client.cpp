@@ -12,6 +12,10 @@
 //          (the config's cluster, on a stream), clusters_required_4 (the function's required
 //          cluster, current context), the errors for null arguments, then a cluster launch of
 //          clusters_N x N blocks per size (cluster_launch_N_rc, _sms; rc -1 when there is none)
+//   contexts  launches on 20 streams and the default stream of a created context, destroys it
+//          (its streams with it), again in a second one, then in the primary context across its
+//          last release and across a reset; prints contexts_rc (the first failure, else 0) and
+//          bad_event_calls (the fake's count of uses of dead events), then waits to be killed
 // Always prints init_rc, sm_count (cuDeviceGetAttribute) and launches_at_start (the driver's
 // launches before the program's first: the TPC-map sweep).
 #include <dlfcn.h>
@@ -110,6 +114,60 @@ void Paths(CUcontext ctx, int sm_count) {
                                                               1, 1, 256, 1, 1, 0, stream, args));
 }
 
+// Two rounds on the default stream and `count` new streams of the current context, with a kernel
+// loaded there; then a pause, in which a compute gate's keeper looks at the work in flight.
+CUresult LaunchInCurrentContext(int count) {
+  CUresult first_error = CUDA_SUCCESS;
+  auto note = [&](CUresult rc) {
+    if (rc != CUDA_SUCCESS && first_error == CUDA_SUCCESS) first_error = rc;
+  };
+  CUmodule module = nullptr;
+  CUfunction fn = nullptr;
+  CUdeviceptr seen = 0;
+  note(cuModuleLoadData(&module, "sm client"));
+  note(cuModuleGetFunction(&fn, module, "sm_client_record"));
+  note(cuMemAlloc_v2(&seen, kMaxSm));
+  std::vector<CUstream> streams(static_cast<size_t>(count), nullptr);
+  for (CUstream& s : streams) note(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  void* args[] = {&seen};
+  for (int round = 0; round < 2; ++round) {
+    note(cuLaunchKernel(fn, 4, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr));
+    for (CUstream s : streams) note(cuLaunchKernel(fn, 4, 1, 1, 32, 1, 1, 0, s, args, nullptr));
+  }
+  usleep(20'000);
+  return first_error;
+}
+
+void Contexts() {
+  CUresult first_error = CUDA_SUCCESS;
+  auto note = [&](CUresult rc) {
+    if (rc != CUDA_SUCCESS && first_error == CUDA_SUCCESS) first_error = rc;
+  };
+  // Created contexts, destroyed with their streams (the second one's streams likely get the
+  // first one's handles back).
+  for (int i = 0; i < 2; ++i) {
+    CUcontext created = nullptr;
+    note(cuCtxCreate_v2(&created, 0, 0));
+    note(LaunchInCurrentContext(20));
+    note(cuCtxDestroy_v2(created));
+  }
+  // The primary context (retained once by main, current again): its last release destroys it.
+  note(LaunchInCurrentContext(20));
+  note(cuDevicePrimaryCtxRelease_v2(0));
+  CUcontext primary = nullptr;
+  note(cuDevicePrimaryCtxRetain(&primary, 0));
+  note(cuCtxSetCurrent(primary));
+  note(LaunchInCurrentContext(20));
+  // A reset destroys everything in it too (the fake wants it retained again after).
+  note(cuDevicePrimaryCtxReset_v2(0));
+  note(cuDevicePrimaryCtxRetain(&primary, 0));
+  note(cuCtxSetCurrent(primary));
+  note(LaunchInCurrentContext(20));
+  note(cuCtxSynchronize());
+  Print("contexts_rc", first_error);
+  Print("bad_event_calls", static_cast<long long>(fakecuda_bad_event_calls()));
+}
+
 void PrintMask() {
   using MaskFn = int (*)(uint32_t*);
   auto fn = reinterpret_cast<MaskFn>(dlsym(RTLD_DEFAULT, "fakecuda_last_launch_mask"));
@@ -179,7 +237,7 @@ void Clusters() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: sm_client paths|hold\n");
+    std::fprintf(stderr, "usage: sm_client paths|hold|streams|contexts\n");
     return 2;
   }
   const std::string scenario = argv[1];
@@ -218,8 +276,9 @@ int main(int argc, char** argv) {
     for (CUstream s : streams) cuStreamDestroy_v2(s);
     Print("streams_rc", first_error);
   }
+  if (scenario == "contexts") Contexts();
   std::fflush(stdout);
-  if (scenario == "hold") {
+  if (scenario == "hold" || scenario == "contexts") {
     Print("holding", 1);
     std::fflush(stdout);
     for (;;) pause();

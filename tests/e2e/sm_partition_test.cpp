@@ -4,6 +4,7 @@
 #include <cuda.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -237,6 +238,29 @@ TEST(ComputeShareLaunches, ManyStreamsUnderAShareAllRun) {
   EXPECT_NE(r.err.find("compute share 50.00%"), std::string::npos) << r.err;
   EXPECT_EQ(r.Int("streams_rc"), 0) << r.err;
   EXPECT_EQ(r.Int("streams_sync_rc"), 0) << r.err;
+}
+
+// Contexts destroyed under a compute share (cuCtxDestroy, the primary context's last release,
+// its reset): the tracker forgets their events before the driver destroys them, so nothing ever
+// queries or records a dead event, launches in the next context are tracked, and the turn still
+// goes to another tenant.
+TEST(ComputeShareLaunches, ContextsDestroyedUnderAShareAreForgotten) {
+  auto a = e2e::SpawnProgram({GS_SM_CLIENT_PATH, "contexts"},
+                             Env("a", "", {"GPUSHARE_COMPUTE=50%", "GPUSHARE_LOG_LEVEL=debug"}));
+  ASSERT_EQ(e2e::WaitForValue(a, "holding", 60), 1);
+  EXPECT_EQ(e2e::WaitForValue(a, "contexts_rc"), 0);
+  EXPECT_EQ(e2e::WaitForValue(a, "bad_event_calls"), 0) << "a dead event was queried or recorded";
+  const auto b = RunClient(Env("b", "", {"GPUSHARE_COMPUTE=50%"}), "streams");
+  ASSERT_EQ(b.Int("init_rc"), 0) << b.err;
+  EXPECT_EQ(b.Int("streams_rc"), 0) << b.err;
+  EXPECT_EQ(b.Int("streams_sync_rc"), 0) << b.err;
+  // Each of the four contexts had events, all forgotten when it went.
+  std::ifstream err(a.err_path);
+  std::string line;
+  int forgotten = 0;
+  while (std::getline(err, line)) forgotten += line.find("events forgotten") != std::string::npos;
+  EXPECT_EQ(forgotten, 4);
+  e2e::KillProgram(a);
 }
 
 TEST(SmPartition, ProcessesOfOneTenantShareItsSlice) {

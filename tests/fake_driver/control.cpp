@@ -38,6 +38,16 @@ FAKE_API int fakecuda_live_contexts(void) {
   return n;
 }
 
+FAKE_API int fakecuda_live_events(void) {
+  auto lock = lock_driver();
+  return drv().initialized ? stream_live_event_count() : 0;
+}
+
+FAKE_API uint64_t fakecuda_bad_event_calls(void) {
+  auto lock = lock_driver();
+  return stream_bad_event_calls();
+}
+
 FAKE_API uint64_t fakecuda_graph_reserved(int device) {
   auto lock = lock_driver();
   return known_device(device) ? graph_mem(device, true) : 0;

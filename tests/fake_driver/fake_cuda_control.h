@@ -84,6 +84,13 @@ uint64_t fakecuda_process_used(int device);
 int fakecuda_live_allocations(void);
 /* Live contexts (active primary contexts and undestroyed created ones). */
 int fakecuda_live_contexts(void);
+/* Live events: created, and neither destroyed nor gone with their context. */
+int fakecuda_live_events(void);
+/* Calls that named an event after it was destroyed (by cuEventDestroy or with its context:
+ * they return CUDA_ERROR_INVALID_HANDLE, as the real driver does in practice, which otherwise
+ * leaves them undefined) or recorded an event on a stream of another context (also
+ * CUDA_ERROR_INVALID_HANDLE). A correct program makes none. */
+uint64_t fakecuda_bad_event_calls(void);
 /* Bytes reserved by graph allocations on `device` (same as CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT). */
 uint64_t fakecuda_graph_reserved(int device);
 /* Number of driver symbols the hook-table coverage check references. */

@@ -274,6 +274,48 @@ TEST_F(FakeDriver, KernelsAndStreams) {
   EXPECT_EQ(cuStreamGetDevice(nullptr, &dev), CUDA_ERROR_INVALID_CONTEXT);
 }
 
+// An event dies with its context (cuCtxDestroy, a primary reset), as on a GPU: later uses get
+// CUDA_ERROR_INVALID_HANDLE and are counted, its handle never names a new event, and an event
+// records only on streams of its own context.
+TEST_F(FakeDriver, EventsDieWithTheirContext) {
+  ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+  CUcontext c1 = nullptr, c2 = nullptr;
+  ASSERT_EQ(cuCtxCreate_v2(&c1, 0, 0), CUDA_SUCCESS);
+  CUstream s1 = nullptr;
+  ASSERT_EQ(cuStreamCreate(&s1, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  CUevent e1 = nullptr;
+  ASSERT_EQ(cuEventCreate(&e1, CU_EVENT_DISABLE_TIMING), CUDA_SUCCESS);
+  EXPECT_EQ(cuEventRecord(e1, s1), CUDA_SUCCESS);
+  EXPECT_EQ(cuEventQuery(e1), CUDA_SUCCESS);
+  EXPECT_EQ(fakecuda_live_events(), 1);
+  ASSERT_EQ(cuCtxCreate_v2(&c2, 0, 0), CUDA_SUCCESS);  // current now
+  CUstream s2 = nullptr;
+  ASSERT_EQ(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  EXPECT_EQ(cuEventRecord(e1, s2), CUDA_ERROR_INVALID_HANDLE) << "another context's stream";
+  EXPECT_EQ(cuEventRecord_ptsz(e1, nullptr), CUDA_ERROR_INVALID_HANDLE) << "c2's default stream";
+  EXPECT_EQ(fakecuda_bad_event_calls(), 2u);
+  ASSERT_EQ(cuCtxDestroy_v2(c1), CUDA_SUCCESS);
+  EXPECT_EQ(fakecuda_live_events(), 0);
+  EXPECT_EQ(cuEventQuery(e1), CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(cuEventRecord(e1, s2), CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(cuEventDestroy_v2(e1), CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(fakecuda_bad_event_calls(), 5u);
+  CUevent e2 = nullptr;
+  ASSERT_EQ(cuEventCreate(&e2, 0), CUDA_SUCCESS);
+  EXPECT_NE(e2, e1);
+  EXPECT_EQ(cuEventRecord(e2, s2), CUDA_SUCCESS);
+  Start();  // the primary context, current instead of c2
+  CUevent e3 = nullptr;
+  ASSERT_EQ(cuEventCreate(&e3, 0), CUDA_SUCCESS);
+  EXPECT_EQ(fakecuda_live_events(), 2);
+  ASSERT_EQ(cuDevicePrimaryCtxReset_v2(0), CUDA_SUCCESS);
+  EXPECT_EQ(cuEventQuery(e3), CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(cuEventQuery(e2), CUDA_SUCCESS);
+  EXPECT_EQ(cuEventDestroy_v2(e2), CUDA_SUCCESS);
+  EXPECT_EQ(fakecuda_live_events(), 0);
+  EXPECT_EQ(fakecuda_bad_event_calls(), 6u);
+}
+
 TEST_F(FakeDriver, GetProcAddress) {
   void* fn = nullptr;
   CUdriverProcAddressQueryResult st{};

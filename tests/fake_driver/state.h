@@ -167,6 +167,10 @@ void stream_reset();
 bool stream_invalidate_captures(Context* ctx);
 // Context of a stream handle (0 / legacy / per-thread resolve to the current context).
 CUresult stream_context(CUstream stream, Context** out);
+// Events not destroyed, and calls that named a destroyed event or recorded one on another
+// context's stream (fakecuda_bad_event_calls).
+int stream_live_event_count();
+uint64_t stream_bad_event_calls();
 // Runs a kernel on the SMs `mask` leaves enabled; CUDA_ERROR_LAUNCH_TIMEOUT when it leaves none
 // (a GPU would hang).
 struct LaunchMask {

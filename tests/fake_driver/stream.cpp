@@ -1,5 +1,8 @@
 // Streams and events. All work runs synchronously at enqueue, so streams only carry their
 // context, and synchronization is where pools give back memory above their release threshold.
+// An event dies with its context (as on a GPU): every later use of it returns
+// CUDA_ERROR_INVALID_HANDLE, and is counted (fakecuda_bad_event_calls), as are records of an
+// event on another context's stream. Dead events keep their handle, so it never names a new one.
 #include "tests/fake_driver/state.h"
 
 namespace fakecuda {
@@ -17,6 +20,7 @@ struct Stream {
 struct Event {
   Context* ctx = nullptr;
   unsigned flags = 0;
+  bool destroyed = false;  // by cuEventDestroy or with its context
 };
 
 template <typename T>
@@ -32,9 +36,17 @@ Registry<Event>& events() {
   return *m;
 }
 
+uint64_t g_bad_event_calls = 0;
+
+// nullptr for an unknown or destroyed event (counting the latter).
 Event* find_event(CUevent e) {
   auto it = events().find(reinterpret_cast<const Event*>(e));
-  return it == events().end() ? nullptr : it->second.get();
+  if (it == events().end()) return nullptr;
+  if (it->second->destroyed) {
+    ++g_bad_event_calls;
+    return nullptr;
+  }
+  return it->second.get();
 }
 
 bool is_default_stream(CUstream s) {
@@ -92,9 +104,15 @@ CUresult wait_event(CUstream stream, CUevent event) {
 }
 
 CUresult record(CUevent event, CUstream stream) {
-  if (find_event(event) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  Event* e = find_event(event);
+  if (e == nullptr) return CUDA_ERROR_INVALID_HANDLE;
   Context* c = nullptr;
-  return stream_context(stream, &c);
+  FAKE_TRY(stream_context(stream, &c));
+  if (c != e->ctx) {  // "hEvent and hStream must be from the same context"
+    ++g_bad_event_calls;
+    return CUDA_ERROR_INVALID_HANDLE;
+  }
+  return CUDA_SUCCESS;
 }
 
 }  // namespace
@@ -119,13 +137,23 @@ bool stream_invalidate_captures(Context* ctx) {
 
 void stream_release_context(Context* ctx) {
   std::erase_if(streams(), [ctx](const auto& kv) { return kv.second->ctx == ctx; });
-  std::erase_if(events(), [ctx](const auto& kv) { return kv.second->ctx == ctx; });
+  for (auto& [h, e] : events())
+    if (e->ctx == ctx) e->destroyed = true;
 }
 
 void stream_reset() {
   streams().clear();
   events().clear();
+  g_bad_event_calls = 0;
 }
+
+int stream_live_event_count() {
+  int n = 0;
+  for (const auto& [h, e] : events()) n += !e->destroyed;
+  return n;
+}
+
+uint64_t stream_bad_event_calls() { return g_bad_event_calls; }
 
 }  // namespace fakecuda
 
@@ -226,8 +254,9 @@ FAKE_API CUresult cuEventCreate(CUevent* ph, unsigned int flags) {
 
 FAKE_API CUresult cuEventDestroy_v2(CUevent event) {
   FAKE_ENTER();
-  if (find_event(event) == nullptr) return CUDA_ERROR_INVALID_HANDLE;
-  events().erase(reinterpret_cast<const Event*>(event));
+  Event* e = find_event(event);
+  if (e == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  e->destroyed = true;
   return CUDA_SUCCESS;
 }
 

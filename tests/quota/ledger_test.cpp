@@ -143,8 +143,9 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_recent_ns), 472u);
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_recent_at_ns), 480u);
   EXPECT_EQ(offsetof(GsLedgerTenant, compute_express_ns), 488u);
-  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 496u);
-  EXPECT_EQ(sizeof(GsLedgerTenant::compute_reserved), 16u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_first_charge_ns), 496u);
+  EXPECT_EQ(offsetof(GsLedgerTenant, compute_reserved), 504u);
+  EXPECT_EQ(sizeof(GsLedgerTenant::compute_reserved), 8u);
   EXPECT_EQ(offsetof(GsLedgerTenant, swap_quantum_ns), 512u);
   EXPECT_EQ(offsetof(GsLedgerTenant, swap_ask_bytes), 520u);
   EXPECT_EQ(offsetof(GsLedgerTenant, swap_seq), 528u);
