@@ -95,7 +95,10 @@ $L_end:
 namespace {
 
 using SmSet = std::bitset<size_t{kSmidBitmapWords} * 32>;
-constexpr unsigned kBlocksPerSm = 16;       // one wave: 16 one-warp blocks fit any SM
+// More one-warp blocks per SM than an SM can hold at once: the first wave then fills every SM,
+// however the scheduler spreads blocks (under MPS it filled some SMs before others reached any).
+constexpr unsigned kExtraBlocksPerSm = 8;
+constexpr unsigned kFallbackBlocksPerSm = 40;  // when the driver does not say (Hopper holds 32)
 constexpr uint64_t kSpinCycles = 20000;     // ~10 us at 2 GHz, so every SM gets blocks
 constexpr int kAttempts = 3;
 
@@ -322,7 +325,13 @@ bool MeasureGpcs(SweepContext& ctx, CUdevice device, const SmSet& all, const SmS
 
 // One full sweep; false with *error when a run failed or the result is not a partition of the SMs.
 bool SweepOnce(SweepContext& ctx, CUdevice device, uint32_t sm_count, TpcMap* map, std::string* error) {
-  const unsigned blocks = sm_count * kBlocksPerSm;
+  int resident = 0;
+  const unsigned per_sm =
+      Real().cuDeviceGetAttribute(&resident, CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, device) == CUDA_SUCCESS &&
+              resident > 0 && resident <= 64
+          ? static_cast<unsigned>(resident) + kExtraBlocksPerSm
+          : kFallbackBlocksPerSm;
+  const unsigned blocks = sm_count * per_sm;
   SmSet all;
   if (CUresult rc = ctx.Run(TpcMask{}, blocks, &all); rc != CUDA_SUCCESS) {
     *error = DriverError("the mapping kernel", rc);

@@ -11,9 +11,9 @@
 #  2. two tenants on disjoint halves (66 SMs each) without MPS: the cap (they time-slice);
 #  3. the same under the MPS daemon (private pipe/log dirs, stopped at exit): compute-bound keeps
 #     >= 97% of alone-on-half; matmuls >= 80% each of alone-on-half, >= 95% of the whole GPU in sum
-#     with GPUSHARE_SM_PLACEMENT=gpc (the default); GS_SM_COMPARE=1 adds spread and reruns each
-#     pair with the other start order; GS_SM_MATMUL_ONLY=1 runs only the MPS matmul pair, with
-#     GPUSHARE_SM_REPORT=slice and =device.
+#     with GPUSHARE_SM_PLACEMENT=gpc (the default), and reported with GPUSHARE_SM_REPORT=device;
+#     GS_SM_COMPARE=1 adds spread and reruns each
+#     pair with the other start order; GS_SM_MATMUL_ONLY=1 runs only the MPS matmul pairs.
 # Prints one table last. Logs: $OUT/sm_partition (or /tmp/gpushare-out/sm_partition).
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
@@ -249,7 +249,7 @@ if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
     row "MPS matmul whole GPU" "${T_MWHOLE:-?}" "baseline" INFO
     mps_mm_pair gpc GRADE
     [ "${GS_SM_COMPARE:-0}" = 1 ] && mps_mm_pair spread INFO
-    [ "$MATMUL_ONLY" = 1 ] && mps_mm_pair gpc INFO device
+    mps_mm_pair gpc INFO device  # the whole GPU's SM count told (cuBLAS grids): does the pair gain?
   fi
   stop_mps
 else
