@@ -135,7 +135,10 @@ class SweepContext {
     void* args[] = {&bitmap_, &spin};
     uint32_t words[kSmidBitmapWords] = {};
     CUresult rc = r.cuMemsetD32_v2(bitmap_, 0, kSmidBitmapWords);
-    if (rc == CUDA_SUCCESS) rc = r.cuLaunchKernel(fn_, blocks, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
+    // Each launch a different grid: under MPS, consecutive launches identical but for the mask
+    // ran with the previous launch's mask (the bit swept before was still off).
+    const unsigned grid = blocks + (runs_++ % 64);
+    if (rc == CUDA_SUCCESS) rc = r.cuLaunchKernel(fn_, grid, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
     if (rc == CUDA_SUCCESS) rc = r.cuCtxSynchronize();
     if (rc == CUDA_SUCCESS) rc = r.cuMemcpyDtoH_v2(words, bitmap_, sizeof words);
     seen->reset();
@@ -212,6 +215,7 @@ class SweepContext {
   unsigned cluster_smem_ = 0;
   bool non_portable_ = false;
   CUresult rc_ = CUDA_SUCCESS;
+  unsigned runs_ = 0;  // sweep launches so far
 };
 
 std::string DriverError(const char* what, CUresult rc) { return fmt::format("{} failed ({})", what, static_cast<int>(rc)); }
@@ -359,7 +363,9 @@ bool SweepOnce(SweepContext& ctx, CUdevice device, uint32_t sm_count, TpcMap* ma
     }
     const SmSet missing = all & ~seen;
     if ((seen & ~all).any() || (missing & claimed).any()) {
-      *error = fmt::format("bit {}: SMs appeared or went missing twice (blocks did not reach every SM)", b);
+      *error = fmt::format("bit {}: SMs appeared or went missing twice (blocks did not reach every SM; "
+                           "{} new, {} missing, {} of them missing before)",
+                           b, (seen & ~all).count(), missing.count(), (missing & claimed).count());
       return false;
     }
     claimed |= missing;
