@@ -77,10 +77,9 @@ TEST(SmPartition, APercentRoundsUpToWholeTpcs) {
 TEST(SmPartition, TheFirstProcessMapsTheGpuAndLaterOnesReadTheLedger) {
   const auto first = RunClient(Env("a", "8"));
   ASSERT_EQ(first.Int("init_rc"), 0) << first.err;
-  // Two launches with every bit, two per bit disabled (the second counts), then 8 to 48
-  // cluster launches for the GPCs.
-  EXPECT_GE(first.Int("launches_at_start"), 2 * 129 + 8);
-  EXPECT_LE(first.Int("launches_at_start"), 2 * 129 + 48);
+  // One launch with every bit, one per bit disabled, then 8 to 48 cluster launches for the GPCs.
+  EXPECT_GE(first.Int("launches_at_start"), 129 + 8);
+  EXPECT_LE(first.Int("launches_at_start"), 129 + 48);
   const auto map = Smi()["ledgers"][0]["sm_map"];
   EXPECT_EQ(map["gpcs"], nlohmann::json({"0-3", "9-16", "18-25", "27-34", "36-43", "45-52", "54-62", "63-71"}))
       << "the fake's default GPCs, found from cluster placements";
