@@ -135,10 +135,7 @@ class SweepContext {
     void* args[] = {&bitmap_, &spin};
     uint32_t words[kSmidBitmapWords] = {};
     CUresult rc = r.cuMemsetD32_v2(bitmap_, 0, kSmidBitmapWords);
-    // Each launch a different grid: under MPS, consecutive launches identical but for the mask
-    // ran with the previous launch's mask (the bit swept before was still off).
-    const unsigned grid = blocks + (runs_++ % 64);
-    if (rc == CUDA_SUCCESS) rc = r.cuLaunchKernel(fn_, grid, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
+    if (rc == CUDA_SUCCESS) rc = r.cuLaunchKernel(fn_, blocks, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
     if (rc == CUDA_SUCCESS) rc = r.cuCtxSynchronize();
     if (rc == CUDA_SUCCESS) rc = r.cuMemcpyDtoH_v2(words, bitmap_, sizeof words);
     seen->reset();
@@ -215,7 +212,6 @@ class SweepContext {
   unsigned cluster_smem_ = 0;
   bool non_portable_ = false;
   CUresult rc_ = CUDA_SUCCESS;
-  unsigned runs_ = 0;  // sweep launches so far
 };
 
 std::string DriverError(const char* what, CUresult rc) { return fmt::format("{} failed ({})", what, static_cast<int>(rc)); }
