@@ -165,6 +165,8 @@ ka=$(val "$OUTD/nomps_a.out" kernels_per_s); kb=$(val "$OUTD/nomps_b.out" kernel
 row "no MPS pair: slices disjoint" "$(disjoint "$OUTD/nomps_smi.json")" "1" "$(judge "$(disjoint "$OUTD/nomps_smi.json")0 == 10")"
 row "no MPS pair fma a, b (of alone-on-half)" "$(calc "round(${ka:-0}/${K_HALF:-1},2)"), $(calc "round(${kb:-0}/${K_HALF:-1},2)")" "~0.5 each: time-sliced" INFO
 
+else
+  run premap 60 GPUSHARE_SM=8 GPUSHARE_TENANT=premap -- "$PROBE" smid  # the map, made without MPS
 fi  # MATMUL_ONLY
 
 # Under MPS, two 66-SM tenants placed by GPUSHARE_SM_PLACEMENT=$1: each half's matmul alone (both
@@ -228,6 +230,10 @@ mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
 if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
   MPS=1
   sleep 1
+  # A first tenant that starts under MPS maps the GPU itself (a ledger of its own, no map yet).
+  run mps_first_map 90 GPUSHARE_LEDGER_DIR="$WORK/ledger-mps-first" GPUSHARE_SM=66 GPUSHARE_TENANT=first -- "$PROBE" smid
+  v=$(val "$OUTD/mps_first_map.out" legacy_stream)
+  row "MPS: first tenant maps the GPU, %smid" "${v:-?}" "66" "$(judge "${v:-0} == 66")"
   if [ "$MATMUL_ONLY" != 1 ]; then
   run mps_smid 60 GPUSHARE_SM=66 GPUSHARE_TENANT=half_a -- "$PROBE" smid
   v=$(val "$OUTD/mps_smid.out" legacy_stream)
