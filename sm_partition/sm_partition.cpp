@@ -17,7 +17,6 @@
 namespace gpushare::sm {
 namespace detail {
 std::atomic<uint32_t> g_visible_sms[kMaxDevices] = {};
-std::atomic<bool> g_report_device_sms{false};
 // The ledger's cached map was measured under this driver, so its descriptors should have the
 // layout seen then; if one does not, its launches run everywhere and the full count is shown.
 bool SawForeignDescriptor() { return ForeignDescriptorLaunches() != 0; }
@@ -129,7 +128,6 @@ bool ConfineDevice(int ordinal, CUdevice device, quota::LedgerSession& ledger, s
     return false;
   }
   g_geometry[ordinal] = GeometryOf(map, slice.mask);
-  detail::g_report_device_sms.store(Opts().sm_report == option_kind::SmReportValue::kDevice, std::memory_order_relaxed);
   detail::g_visible_sms[ordinal].store(slice.sms, std::memory_order_release);
   ledger.SetProcessSmMode(GS_SM_MODE_MASK);
   if (slice.overlaps)

@@ -39,18 +39,15 @@ SmAsk AskOf(const Options& options);
 
 namespace detail {
 extern std::atomic<uint32_t> g_visible_sms[kMaxDevices];
-extern std::atomic<bool> g_report_device_sms;  // GPUSHARE_SM_REPORT=device
 bool SawForeignDescriptor();  // launch_mask.h: a launch ran unconfined (unknown layout)
 }  // namespace detail
 
 // What cuDeviceGetAttribute(MULTIPROCESSOR_COUNT) reports: the slice's SMs on a confined device,
-// so grids (cooperative ones included) are sized to fit it; else (or with
-// GPUSHARE_SM_REPORT=device) the driver's own count.
+// so grids (cooperative ones included) are sized to fit it; else the driver's own count.
 inline int VisibleSmCount(CUdevice device, int real_count) {
   if (device < 0 || device >= kMaxDevices) return real_count;
   const uint32_t slice = detail::g_visible_sms[device].load(std::memory_order_relaxed);
   if (slice == 0 || detail::SawForeignDescriptor()) return real_count;
-  if (detail::g_report_device_sms.load(std::memory_order_relaxed)) return real_count;
   return static_cast<int>(slice);
 }
 

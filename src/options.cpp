@@ -194,17 +194,6 @@ bool SmConflict::Parse(std::string_view text, Value& out) {
   return true;
 }
 
-bool SmReport::Parse(std::string_view text, Value& out) {
-  if (text == "slice") {
-    out = SmReportValue::kSlice;
-  } else if (text == "device") {
-    out = SmReportValue::kDevice;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 bool SmPlacement::Parse(std::string_view text, Value& out) {
   if (text == "gpc") {
     out = SmPlacementValue::kGpc;

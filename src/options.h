@@ -125,13 +125,6 @@ struct SmPlacement {
   static bool Parse(std::string_view text, Value& out);
 };
 
-enum class SmReportValue { kSlice, kDevice };
-struct SmReport {
-  using Value = SmReportValue;
-  static constexpr std::string_view kAccepted = "slice or device";
-  static bool Parse(std::string_view text, Value& out);
-};
-
 enum class SmFallbackValue { kRefuse, kUnconfined };
 struct SmFallback {
   using Value = SmFallbackValue;

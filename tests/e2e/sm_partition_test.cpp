@@ -54,14 +54,6 @@ TEST(SmPartition, EveryLaunchPathRunsOnTheSliceAndSeesItsSize) {
   EXPECT_NE(r.Int("cooperative_whole_gpu_rc"), 0);
 }
 
-TEST(SmPartition, ReportingTheDeviceCountKeepsTheSlice) {
-  const auto r = RunClient(Env("a", "32", {"GPUSHARE_SM_REPORT=device"}));
-  ASSERT_EQ(r.Int("init_rc"), 0) << r.err;
-  EXPECT_EQ(r.Int("sm_count"), 132) << "the whole GPU's count, as asked";
-  EXPECT_EQ(r.Int("first_sms"), 32) << "kernels still confined";
-  EXPECT_EQ(r.Int("stream_sms"), 32);
-}
-
 TEST(SmPartition, APercentRoundsUpToWholeTpcs) {
   const auto r = RunClient(Env("a", "25%"));  // 25% of 132 = 33 SMs: 17 TPCs of 2
   ASSERT_EQ(r.Int("init_rc"), 0) << r.err;

@@ -11,8 +11,7 @@
 #  2. two tenants on disjoint halves (66 SMs each) without MPS: the cap (they time-slice);
 #  3. the same under the MPS daemon (private pipe/log dirs, stopped at exit): compute-bound keeps
 #     >= 97% of alone-on-half; matmuls >= 80% each of alone-on-half, >= 95% of the whole GPU in sum
-#     with GPUSHARE_SM_PLACEMENT=gpc (the default), and reported with GPUSHARE_SM_REPORT=device;
-#     GS_SM_COMPARE=1 adds spread and reruns each
+#     with GPUSHARE_SM_PLACEMENT=gpc (the default); GS_SM_COMPARE=1 adds spread and reruns each
 #     pair with the other start order; GS_SM_MATMUL_ONLY=1 runs only the MPS matmul pairs.
 # Prints one table last. Logs: $OUT/sm_partition (or /tmp/gpushare-out/sm_partition).
 set -u
@@ -75,7 +74,7 @@ python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && TORCH
 python3 -c "import triton" 2>/dev/null && TRITON=1 || TRITON=0
 echo "torch=$TORCH triton=$TRITON"
 
-# GS_SM_MATMUL_ONLY=1: only the MPS matmul pair, with each GPUSHARE_SM_REPORT (a diagnosis run).
+# GS_SM_MATMUL_ONLY=1: only the MPS matmul pair (the map is made first, without MPS).
 MATMUL_ONLY=${GS_SM_MATMUL_ONLY:-0}
 if [ "$MATMUL_ONLY" != 1 ]; then
 echo "== whole GPU (library loaded, no GPUSHARE_SM)"
@@ -171,13 +170,11 @@ fi  # MATMUL_ONLY
 
 # Under MPS, two 66-SM tenants placed by GPUSHARE_SM_PLACEMENT=$1: each half's matmul alone (both
 # tenants hold their slices and measure one after the other, since halves may differ), then both
-# at once. $2 = GRADE judges the targets, INFO only reports. $3 (optional) = GPUSHARE_SM_REPORT.
+# at once. $2 = GRADE judges the targets, INFO only reports.
 mps_mm_pair() {
-  local report=${3:-slice}
   local p=$1 st pa pb ta tb ha hb ra rb rs
-  local env_a=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$1" GPUSHARE_SM_REPORT="$report" GPUSHARE_TENANT="${1}_a")
-  local env_b=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$1" GPUSHARE_SM_REPORT="$report" GPUSHARE_TENANT="${1}_b")
-  [ "$report" = slice ] || p="$1-report-$report"
+  local env_a=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$1" GPUSHARE_TENANT="${1}_a")
+  local env_b=(GPUSHARE_SM=66 GPUSHARE_SM_PLACEMENT="$1" GPUSHARE_TENANT="${1}_b")
   st=$(now_plus 20)
   run "mps_${p}_alone_a" 150 "${env_a[@]}" -- python3 "$HERE/sm_torch.py" mm "$st" 5 &
   pa=$!
@@ -255,7 +252,6 @@ if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
     row "MPS matmul whole GPU" "${T_MWHOLE:-?}" "baseline" INFO
     mps_mm_pair gpc GRADE
     [ "${GS_SM_COMPARE:-0}" = 1 ] && mps_mm_pair spread INFO
-    mps_mm_pair gpc INFO device  # the whole GPU's SM count told (cuBLAS grids): does the pair gain?
   fi
   stop_mps
 else

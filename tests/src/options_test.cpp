@@ -169,9 +169,6 @@ TEST(Options, SmSliceSettings) {
   }
   EXPECT_EQ(Parse({{"GPUSHARE_SM_CONFLICT", "share"}}).errors.size(), 1u);
   EXPECT_EQ(Parse({{"GPUSHARE_SM_FALLBACK", "green"}}).errors.size(), 1u);
-  EXPECT_EQ(none.sm_report, option_kind::SmReportValue::kSlice);
-  EXPECT_EQ(Parse({{"GPUSHARE_SM_REPORT", "device"}}).sm_report, option_kind::SmReportValue::kDevice);
-  EXPECT_EQ(Parse({{"GPUSHARE_SM_REPORT", "whole"}}).errors.size(), 1u);
 }
 
 TEST(Options, DescribeListsEveryVariable) {
