@@ -126,9 +126,6 @@ class SweepContext {
   SweepContext(const SweepContext&) = delete;
   SweepContext& operator=(const SweepContext&) = delete;
   CUresult status() const { return rc_; }
-  // Every run launches a function of its own module, loaded for it. Under MPS a function's
-  // launches kept the mask of its first masked launch (sweeping bit 1 hid bit 0's SMs again).
-  void UseFreshFunctions() { fresh_functions_ = true; }
 
   // The SMs that ran blocks with `disabled` mask bits off.
   CUresult Run(const TpcMask& disabled, unsigned blocks, SmSet* seen) {
@@ -138,15 +135,8 @@ class SweepContext {
     void* args[] = {&bitmap_, &spin};
     uint32_t words[kSmidBitmapWords] = {};
     CUresult rc = r.cuMemsetD32_v2(bitmap_, 0, kSmidBitmapWords);
-    CUmodule fresh = nullptr;
-    CUfunction fn = fn_;
-    if (rc == CUDA_SUCCESS && fresh_functions_) {
-      rc = r.cuModuleLoadData(&fresh, kSmidBitmapPtx);
-      if (rc == CUDA_SUCCESS) rc = r.cuModuleGetFunction(&fn, fresh, kSmidBitmapKernel);
-    }
-    if (rc == CUDA_SUCCESS) rc = r.cuLaunchKernel(fn, blocks, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
+    if (rc == CUDA_SUCCESS) rc = r.cuLaunchKernel(fn_, blocks, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
     if (rc == CUDA_SUCCESS) rc = r.cuCtxSynchronize();
-    if (fresh != nullptr) r.cuModuleUnload(fresh);
     if (rc == CUDA_SUCCESS) rc = r.cuMemcpyDtoH_v2(words, bitmap_, sizeof words);
     seen->reset();
     for (unsigned i = 0; i < kSmidBitmapWords * 32; ++i)
@@ -222,7 +212,6 @@ class SweepContext {
   unsigned cluster_smem_ = 0;
   bool non_portable_ = false;
   CUresult rc_ = CUDA_SUCCESS;
-  bool fresh_functions_ = false;
 };
 
 std::string DriverError(const char* what, CUresult rc) { return fmt::format("{} failed ({})", what, static_cast<int>(rc)); }
@@ -403,6 +392,15 @@ bool MeasureTpcMap(CUdevice device, TpcMap* out, std::string* error) {
     *error = fmt::format("cannot read the SM count ({}, {})", static_cast<int>(rc), sm_count);
     return false;
   }
+  // Measured on the H100 (driver 580.159.04): under MPS, disabling one bit hid the SMs of the bit
+  // swept before it, whatever the grid or function, so the sweep cannot tell TPCs apart there.
+  // Masks made without MPS confine MPS clients exactly; only the measuring needs it off.
+  if (int mps = 0; r.cuDeviceGetAttribute(&mps, CU_DEVICE_ATTRIBUTE_MPS_ENABLED, device) == CUDA_SUCCESS && mps != 0) {
+    *error = "the GPU's TPC map cannot be measured under MPS, and this ledger has none yet: start one "
+             "process with GPUSHARE_SM before the MPS daemon (the map is kept in the ledger; see README, "
+             "Spatial sharing)";
+    return false;
+  }
   SweepContext ctx(device);
   if (ctx.status() != CUDA_SUCCESS) {
     *error = DriverError("setting up the mapping kernel", ctx.status());
@@ -417,7 +415,6 @@ bool MeasureTpcMap(CUdevice device, TpcMap* out, std::string* error) {
     }
     if (map.qmd_version != 0 && map.qmd_version != qmd::kVersionHopper) return false;
     GS_LOG_INFO("gpushare: mapping the TPC mask, attempt {}: {}", attempt, *error);
-    ctx.UseFreshFunctions();
   }
   return false;
 }

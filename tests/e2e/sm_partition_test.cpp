@@ -54,6 +54,21 @@ TEST(SmPartition, EveryLaunchPathRunsOnTheSliceAndSeesItsSize) {
   EXPECT_NE(r.Int("cooperative_whole_gpu_rc"), 0);
 }
 
+TEST(SmPartition, UnderMpsTheMapMustComeFromTheLedger) {
+  // An MPS client cannot measure the map: refused, saying what to do.
+  const auto mps_first = RunClient(Env("a", "66", {"GPUSHARE_FAKE_MPS=1"}));
+  EXPECT_NE(mps_first.Int("init_rc"), 0);
+  EXPECT_NE(mps_first.err.find("cannot be measured under MPS"), std::string::npos) << mps_first.err;
+  EXPECT_NE(mps_first.err.find("before the MPS daemon"), std::string::npos) << mps_first.err;
+  // Mapped once without MPS, MPS clients read the map and get their slices.
+  const auto premap = RunClient(Env("premap", "8"));
+  ASSERT_EQ(premap.Int("init_rc"), 0) << premap.err;
+  const auto mps = RunClient(Env("b", "66", {"GPUSHARE_FAKE_MPS=1"}));
+  ASSERT_EQ(mps.Int("init_rc"), 0) << mps.err;
+  EXPECT_EQ(mps.Int("launches_at_start"), 0) << "the map came from the ledger";
+  EXPECT_EQ(mps.Int("first_sms"), 66);
+}
+
 TEST(SmPartition, APercentRoundsUpToWholeTpcs) {
   const auto r = RunClient(Env("a", "25%"));  // 25% of 132 = 33 SMs: 17 TPCs of 2
   ASSERT_EQ(r.Int("init_rc"), 0) << r.err;

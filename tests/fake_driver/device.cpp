@@ -189,6 +189,9 @@ FAKE_API CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attrib, CU
     case CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS:
     case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING:
     case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY: *value = 1; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR: *value = 32; break;
+    // GPUSHARE_FAKE_MPS=1: contexts are MPS clients' (the MPS daemon runs).
+    case CU_DEVICE_ATTRIBUTE_MPS_ENABLED: *value = std::getenv("GPUSHARE_FAKE_MPS") != nullptr ? 1 : 0; break;
     default: *value = 0; break;
   }
   return CUDA_SUCCESS;

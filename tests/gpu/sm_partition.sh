@@ -227,10 +227,11 @@ mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
 if timeout 20 nvidia-cuda-mps-control -d >"$OUTD/mps.log" 2>&1; then
   MPS=1
   sleep 1
-  # A first tenant that starts under MPS maps the GPU itself (a ledger of its own, no map yet).
+  # A first tenant under MPS with no map in its ledger: the map cannot be measured there (README,
+  # Spatial sharing), so it is refused, saying so.
   run mps_first_map 90 GPUSHARE_LEDGER_DIR="$WORK/ledger-mps-first" GPUSHARE_SM=66 GPUSHARE_TENANT=first -- "$PROBE" smid
-  v=$(val "$OUTD/mps_first_map.out" legacy_stream)
-  row "MPS: first tenant maps the GPU, %smid" "${v:-?}" "66" "$(judge "${v:-0} == 66")"
+  v=$(grep -c "cannot be measured under MPS" "$OUTD/mps_first_map.err")
+  row "MPS: no map in the ledger: refused, saying why" "${v:-0}" ">= 1" "$(judge "${v:-0} >= 1")"
   if [ "$MATMUL_ONLY" != 1 ]; then
   run mps_smid 60 GPUSHARE_SM=66 GPUSHARE_TENANT=half_a -- "$PROBE" smid
   v=$(val "$OUTD/mps_smid.out" legacy_stream)
