@@ -5,7 +5,8 @@
 # matmul throughput over the same run divided by its throughput alone (GPU time is what it
 # got: alone it has all of it), normalised over the tenants. Also gpushare-smi's own figures.
 #   bash tests/gpu/compute_shares.sh [STAGE]      (STAGE from tests/gpu/stage.sh build .stage)
-#   COMPUTE_QUICK=1: the graded rows at the default quantum; COMPUTE_QUICK=latency: latency only.
+#   COMPUTE_QUICK=1: the graded rows at the default quantum; COMPUTE_QUICK=latency: latency only;
+#   COMPUTE_QUICK=5050: 50/50 only.
 # About 6 minutes (16 runs of 12 s start-up + COMPUTE_SECS=10 s). Logs under $OUT/compute_shares.
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
@@ -50,6 +51,7 @@ run alone 0 "x:none:matmul"
 run alone_lat 0 "x:none:latency:2048:20"
 QUICK=${COMPUTE_QUICK:-0}  # 1: the graded rows only, at the default quantum; latency: the latency rows only
 [ "$QUICK" = latency ] && QUICK=1 && LATENCY_ONLY=1
+[ "$QUICK" = 5050 ] && QUICK=1 && FIFTY_ONLY=1
 [ "$QUICK" = 1 ] || run alone_lib 1 "x:30%:matmul"
 ALONE=$(get "$OUTD/alone.x.json" tflops); ALONE_P50=$(get "$OUTD/alone_lat.x.json" p50_ms)
 row "alone matmul TFLOP/s (no library)" "$ALONE" "-" INFO
@@ -100,15 +102,20 @@ if [ "${LATENCY_ONLY:-0}" != 1 ]; then
 # No limiter: how the driver splits two tenants by itself.
 [ "$QUICK" = 1 ] || run nolimit2 0 "a:none:matmul b:none:matmul"
 [ "$QUICK" = 1 ] || row "no limiter a/b TFLOP/s" "$(get "$OUTD/nolimit2.a.json" tflops)/$(get "$OUTD/nolimit2.b.json" tflops)" "-" INFO
+if [ "${FIFTY_ONLY:-0}" = 1 ]; then
+  shares s5050 "a:50%:matmul b:50%:matmul"
+else
 shares s7030 "a:70%:matmul b:30%:matmul"
-[ "$QUICK" = 1 ] || shares s5050 "a:50%:matmul b:50%:matmul"
+shares s5050 "a:50%:matmul b:50%:matmul"
 shares s801010 "a:80%:matmul b:10%:matmul c:10%:matmul"
 if [ "$QUICK" = 1 ]; then QUANTA=""; else QUANTA="2ms 10ms 20ms"; fi
 for q in $QUANTA; do shares "s7030_q$q" "a:70%:matmul b:30%:matmul" GPUSHARE_COMPUTE_QUANTUM=$q; done
 shares s7030_graph "a:70%:matmul:8192:20:graph b:30%:matmul:8192:20:graph"
+fi  # FIFTY_ONLY
 
 fi  # LATENCY_ONLY
 
+if [ "${FIFTY_ONLY:-0}" != 1 ]; then
 # Latency: a small-batch loop (within its 30% share) next to a matmul hog, without and with shares,
 # twice in turn (A B A B): the median moves by a few percent from run to run, so the verdict is
 # on the two runs' mean.
@@ -126,6 +133,7 @@ row "hog TFLOP/s: no limiter / shares 70-30" "$(get "$OUTD/lat_nolimit.h.json" t
 # The same without the express lane: every request waits for the turn (the hog's drain).
 run lat_share_noexpress 1 "h:70%:matmul l:30%:latency:2048:20" GPUSHARE_COMPUTE_EXPRESS=0%
 row "latency p50/p99 ms, express off (GPUSHARE_COMPUTE_EXPRESS=0%)" "$(get "$OUTD/lat_share_noexpress.l.json" p50_ms) / $(get "$OUTD/lat_share_noexpress.l.json" p99_ms)" "-" INFO
+fi  # FIFTY_ONLY
 cat "$OUTD/lat_share.smi.txt" 2>/dev/null | head -20
 
 echo; echo "== compute shares (name | measured | target | verdict)"
