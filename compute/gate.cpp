@@ -1,11 +1,11 @@
 #include "compute/gate.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "src/futex.h"
 
 namespace gpushare::compute {
 namespace {
@@ -91,7 +91,7 @@ void Gate::EnterSlow() {
 
 void Gate::WakeKeeper() {
   keeper_word_.fetch_add(1, std::memory_order_release);
-  syscall(SYS_futex, &keeper_word_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  FutexWake(&keeper_word_, 1, FutexScope::kPrivate);
 }
 
 bool Gate::SettleExpress() {
@@ -137,10 +137,7 @@ void Gate::Keep() {
         usleep(kExpressPollUs);
         continue;
       }
-      if (!turn_->Held()) {
-        const timespec ts{0, static_cast<long>(kWaitSliceNs)};
-        syscall(SYS_futex, &keeper_word_, FUTEX_WAIT_PRIVATE, word, &ts, nullptr, 0);
-      }
+      if (!turn_->Held()) FutexWait(&keeper_word_, word, kWaitSliceNs, FutexScope::kPrivate);
       last_busy = MonotonicNs();
       seen_launches = launches_.load(std::memory_order_relaxed);
       continue;

@@ -1,9 +1,6 @@
 #include "compute/turn.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
+#include "src/futex.h"
 
 #include <atomic>
 #include <algorithm>
@@ -17,11 +14,6 @@ std::atomic_ref<uint64_t> A64(uint64_t& field) { return std::atomic_ref<uint64_t
 uint32_t Load32(const uint32_t& w) { return __atomic_load_n(&w, __ATOMIC_ACQUIRE); }
 uint64_t Load64(const uint64_t& w) { return __atomic_load_n(&w, __ATOMIC_ACQUIRE); }
 
-void FutexWait(uint32_t* word, uint32_t seen, uint64_t timeout_ns) {
-  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000ull), static_cast<long>(timeout_ns % 1'000'000'000ull)};
-  syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, nullptr, 0);
-}
-void FutexWakeAll(uint32_t* word) { syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
 
 }  // namespace
 
@@ -36,8 +28,12 @@ Turn::Turn(quota::LedgerSession* session, const TurnConfig& config)
       strict_((session->tenant()->compute_flags & GS_COMPUTE_STRICT) != 0),
       config_(config) {}
 
-void Turn::WaitSeq(uint32_t seen, uint64_t timeout_ns) const { FutexWait(&header_->compute_seq, seen, timeout_ns); }
-void Turn::WaitKick(uint32_t seen, uint64_t timeout_ns) const { FutexWait(&header_->compute_kick, seen, timeout_ns); }
+void Turn::WaitSeq(uint32_t seen, uint64_t timeout_ns) const {
+  FutexWait(&header_->compute_seq, seen, timeout_ns, FutexScope::kShared);
+}
+void Turn::WaitKick(uint32_t seen, uint64_t timeout_ns) const {
+  FutexWait(&header_->compute_kick, seen, timeout_ns, FutexScope::kShared);
+}
 
 void Turn::BeginWant(uint64_t now_ns) {
   GsLedgerProcess& p = processes_[me_ - 1];
@@ -47,7 +43,7 @@ void Turn::BeginWant(uint64_t now_ns) {
   }
   A64(tenants_[tenant_].compute_busy_ns).store(now_ns, std::memory_order_relaxed);
   __atomic_fetch_add(&header_->compute_kick, 1, __ATOMIC_SEQ_CST);
-  FutexWakeAll(&header_->compute_kick);
+  FutexWake(&header_->compute_kick, INT_MAX, FutexScope::kShared);
 }
 
 void Turn::EndWant(uint64_t waited_ns) {
@@ -223,7 +219,7 @@ void Turn::GrantNextLocked(uint64_t now_ns) {
   }
   __atomic_store_n(&header_->compute_owner, owner, __ATOMIC_RELEASE);
   __atomic_fetch_add(&header_->compute_seq, 1, __ATOMIC_SEQ_CST);
-  FutexWakeAll(&header_->compute_seq);
+  FutexWake(&header_->compute_seq, INT_MAX, FutexScope::kShared);
 }
 
 uint64_t Turn::Release(uint64_t drained_ns, uint64_t started_ns, bool preempted) {

@@ -13,16 +13,13 @@
 // ask takes it. Nobody starves: a waiter's ticket only gets older, and every quantum ends.
 //
 // The process side (gating, draining, copying, swap-in) is quota/swap_agent.cpp.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <climits>
 #include <vector>
 
 #include "quota/ledger.h"
 #include "quota/ledger_file.h"
+#include "src/futex.h"
 #include "src/log.h"
 
 namespace gpushare::quota {
@@ -107,7 +104,7 @@ bool LedgerSession::AskSwapVictimsLocked(const ChargeQuery& q) {
     A(victim.swap_ask_bytes).fetch_add(ask, std::memory_order_acq_rel);
     victim.swap_requester = tenant_index_;
     __atomic_add_fetch(&victim.swap_seq, 1, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, &victim.swap_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    FutexWake(&victim.swap_seq, INT_MAX, FutexScope::kShared);
     GS_LOG_INFO("gpushare: {}: tenant '{}' needs {} bytes; asking tenant '{}' to swap out {} bytes", path_,
                 tenant_->name, q.bytes, victim.name, ask);
   }
@@ -121,10 +118,8 @@ uint64_t LedgerSession::SwapAsk(uint32_t* seq) const {
 
 void LedgerSession::WaitForSwapAsk(uint32_t seq, uint64_t timeout_ns) const {
   const ErrnoKeeper keep_errno;
-  const timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000ull),
-                    static_cast<long>(timeout_ns % 1'000'000'000ull)};
-  // Shared (not FUTEX_PRIVATE_FLAG): requesters in other processes wake it.
-  syscall(SYS_futex, &tenant_->swap_seq, FUTEX_WAIT, seq, &ts, nullptr, 0);
+  // Shared: requesters in other processes wake it.
+  FutexWait(&tenant_->swap_seq, seq, timeout_ns, FutexScope::kShared);
 }
 
 void LedgerSession::NoteSwappedOut(uint64_t bytes, uint64_t ns, uint64_t answered) {

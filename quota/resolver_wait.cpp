@@ -13,10 +13,6 @@
 //
 // Deaths: a process that dies holding memory wakes nobody, so a waiter also wakes every
 // kPollNs to reap dead processes (and a victim of the priority resolver is one of those).
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <climits>
@@ -25,6 +21,7 @@
 #include "quota/ledger_file.h"
 #include "quota/robust_lock.h"
 #include "quota/slot_liveness.h"
+#include "src/futex.h"
 #include "src/log.h"
 
 namespace gpushare::quota {
@@ -37,13 +34,6 @@ namespace {
 constexpr uint64_t kPollNs = 20'000'000;       // reap dead processes at least this often
 constexpr uint64_t kPatienceNs = 200'000'000;  // after this, younger bursts queue behind a waiter
 constexpr uint64_t kStaleGraceNs = 1'000'000'000;  // a waiter past its deadline by this is gone
-
-void FutexWait(uint32_t* word, uint32_t expected, uint64_t timeout_ns) {
-  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000ull),
-              static_cast<long>(timeout_ns % 1'000'000'000ull)};
-  // Not FUTEX_PRIVATE_FLAG: the word lives in a file mapping shared by processes.
-  syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
-}
 
 // GPUSHARE_WAIT_MODE=retry: when this thread last met a collision (a refusal, or the end of a
 // wait); 0: never. A refusal within kRetryWindowNs of it waits, so the caller's retry after
@@ -99,7 +89,7 @@ bool LedgerSession::TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns, bool
     const uint64_t now = lf::NowMonotonicNs();
     uint64_t sleep = w.deadline_ns > now ? w.deadline_ns - now : 0;
     if (sleep > kPollNs) sleep = kPollNs;
-    if (sleep > 0) FutexWait(&header_->wake_seq, w.seq, sleep);
+    if (sleep > 0) FutexWait(&header_->wake_seq, w.seq, sleep, FutexScope::kShared);
   }
 }
 
@@ -250,7 +240,7 @@ void LedgerSession::DropStaleWaitersLocked() {
 
 void LedgerSession::WakeWaiters() {
   __atomic_add_fetch(&header_->wake_seq, 1, __ATOMIC_SEQ_CST);
-  syscall(SYS_futex, &header_->wake_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  FutexWake(&header_->wake_seq, INT_MAX, FutexScope::kShared);
 }
 
 }  // namespace gpushare::quota
