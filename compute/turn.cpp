@@ -14,6 +14,13 @@ std::atomic_ref<uint64_t> A64(uint64_t& field) { return std::atomic_ref<uint64_t
 uint32_t Load32(const uint32_t& w) { return __atomic_load_n(&w, __ATOMIC_ACQUIRE); }
 uint64_t Load64(const uint64_t& w) { return __atomic_load_n(&w, __ATOMIC_ACQUIRE); }
 
+// A tenant's recent use, decayed to now_ns. Its two fields are written under the lock; read
+// without it (MayExpress), a torn pair only skews one estimate.
+uint64_t RecentNs(const GsLedgerTenant& t, uint64_t now_ns) {
+  const uint64_t at = Load64(t.compute_recent_at_ns);
+  return DecayedNs(Load64(t.compute_recent_ns), now_ns > at ? now_ns - at : 0);
+}
+
 
 }  // namespace
 
@@ -127,13 +134,10 @@ YieldVerdict Turn::Check(uint64_t now_ns, bool* others_waiting) const {
 bool Turn::MayExpress(uint64_t now_ns) const {
   if (strict_ || config_.express_percent == 0) return false;
   const GsLedgerTenant& t = tenants_[tenant_];
-  // Two fields written under the lock, read without it: a torn pair only skews one estimate.
   // A newcomer takes turns for one half-life first: until then its recent use says too little.
   const uint64_t first = Load64(t.compute_first_charge_ns);
   if (first == 0 || now_ns < first + GS_COMPUTE_RECENT_HALF_LIFE_NS) return false;
-  const uint64_t at = Load64(t.compute_recent_at_ns);
-  const uint64_t recent = DecayedNs(Load64(t.compute_recent_ns), now_ns > at ? now_ns - at : 0);
-  return MayPassWithoutTurn(recent, share_bp_, config_.express_percent);
+  return MayPassWithoutTurn(RecentNs(t, now_ns), share_bp_, config_.express_percent);
 }
 
 void Turn::ChargeExpress(uint64_t started_ns, uint64_t drained_ns) {
@@ -149,11 +153,9 @@ void Turn::ChargeExpress(uint64_t started_ns, uint64_t drained_ns) {
 void Turn::ChargeLocked(uint32_t tenant, uint32_t process, uint64_t ns, uint64_t now_ns) {
   GsLedgerTenant& t = tenants_[tenant];
   A64(t.compute_gpu_ns).fetch_add(ns, std::memory_order_relaxed);
-  const uint64_t recent_at = Load64(t.compute_recent_at_ns);
-  const uint64_t recent = DecayedNs(Load64(t.compute_recent_ns), now_ns > recent_at ? now_ns - recent_at : 0);
-  A64(t.compute_recent_ns).store(recent + ns, std::memory_order_relaxed);
+  A64(t.compute_recent_ns).store(RecentNs(t, now_ns) + ns, std::memory_order_relaxed);
+  if (now_ns > Load64(t.compute_recent_at_ns)) A64(t.compute_recent_at_ns).store(now_ns, std::memory_order_relaxed);
   if (Load64(t.compute_first_charge_ns) == 0) A64(t.compute_first_charge_ns).store(now_ns, std::memory_order_relaxed);
-  if (now_ns > recent_at) A64(t.compute_recent_at_ns).store(now_ns, std::memory_order_relaxed);
   A64(processes_[process].compute_gpu_ns).fetch_add(ns, std::memory_order_relaxed);
   A64(t.compute_vtime).fetch_add(VirtualNs(ns, t.compute_share_bp), std::memory_order_relaxed);
   // Windows of GS_COMPUTE_WINDOW_NS: [0] the current one, [1] the previous.
