@@ -117,15 +117,22 @@ class EventTracker final : public Tracker {
   Slot* SlotFor(ThreadSlots& t, CUstream stream, bool per_thread) {
     CUcontext ctx = nullptr;
     if (IsDefaultStream(stream) && Real().cuCtxGetCurrent(&ctx) != CUDA_SUCCESS) ctx = nullptr;
+    if (Slot* s = FindSlot(t, stream, per_thread, ctx)) return s;
+    return NewSlot(t, stream, per_thread, StreamContext(stream, per_thread));
+  }
+
+  // This thread's slot for the stream in `ctx` (nullptr: in any context) whose event is still
+  // tracked, other than `except`. A slot found untracked is freed on the way: its event went
+  // with its context (the handle may now be a new stream's).
+  Slot* FindSlot(ThreadSlots& t, CUstream stream, bool per_thread, CUcontext ctx, const Slot* except = nullptr) {
     const uint64_t epoch = epoch_.load(std::memory_order_acquire);
     for (size_t i = 0; i < t.used; ++i) {
       Slot& s = t.slots[i];
-      if (s.owner != this || s.stream != stream || s.per_thread != per_thread) continue;
+      if (&s == except || s.owner != this || s.stream != stream || s.per_thread != per_thread) continue;
       if (ctx != nullptr && s.ctx != ctx) continue;
       if (s.epoch == epoch || StillTracked(s)) return &s;
-      // Freed: its event went with its context (the handle may now be a new stream's).
     }
-    return NewSlot(t, stream, per_thread, StreamContext(stream, per_thread));
+    return nullptr;
   }
 
   // Whether the slot's entry is still in events_; frees the slot if not.
@@ -169,14 +176,7 @@ class EventTracker final : public Tracker {
   [[gnu::cold, gnu::noinline]] void Rebind(ThreadSlots& t, Slot& slot, CUstream stream, bool per_thread) {
     const CUcontext ctx = StreamContext(stream, per_thread);
     if (ctx == nullptr || ctx == slot.ctx) return;  // not a context mix-up
-    const uint64_t epoch = epoch_.load(std::memory_order_acquire);
-    Slot* other = nullptr;
-    for (size_t i = 0; i < t.used && other == nullptr; ++i) {
-      Slot& s = t.slots[i];
-      if (&s != &slot && s.owner == this && s.stream == stream && s.per_thread == per_thread && s.ctx == ctx &&
-          (s.epoch == epoch || StillTracked(s)))
-        other = &s;
-    }
+    Slot* other = FindSlot(t, stream, per_thread, ctx, &slot);
     if (other == nullptr) other = NewSlot(t, stream, per_thread, ctx);
     if (other == nullptr) return;
     if (other != &slot) std::swap(*other, slot);
