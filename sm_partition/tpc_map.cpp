@@ -96,7 +96,8 @@ namespace {
 
 using SmSet = std::bitset<size_t{kSmidBitmapWords} * 32>;
 // More one-warp blocks per SM than an SM can hold at once: the first wave then fills every SM,
-// however the scheduler spreads blocks (under MPS it filled some SMs before others reached any).
+// however the scheduler spreads blocks. (Suspected when the sweep failed under MPS; that failure
+// had another cause, see MeasureTpcMap, but the bound holds for any scheduler.)
 constexpr unsigned kExtraBlocksPerSm = 8;
 constexpr unsigned kFallbackBlocksPerSm = 40;  // when the driver does not say (Hopper holds 32)
 constexpr uint64_t kSpinCycles = 20000;     // ~10 us at 2 GHz, so every SM gets blocks
