@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Finding a loaded library's own definition of a symbol WITHOUT dlsym.
 //
 // gpushare exports a dlsym that answers cu* look-ups with its wrappers, so the benchmark cannot

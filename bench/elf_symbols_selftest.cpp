@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Checks bench/elf_symbols.h against dlsym on libraries gpushare does not interpose (libc, libm):
 // the address computed from the ELF tables must equal dlsym's answer. Run without LD_PRELOAD.
 //   g++ -std=c++17 -O2 bench/elf_symbols_selftest.cpp -o /tmp/elf_selftest -ldl && /tmp/elf_selftest

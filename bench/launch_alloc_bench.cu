@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Driver-API micro-benchmark of gpushare's overhead on the hot paths: an IN-PROCESS A/B.
 //
 //   LD_PRELOAD=libgpushare.so GPUSHARE_MEM_LIMIT=60Gi \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CPU benchmark of the ledger's charge path (quota/ledger.h): the cost of one TryCharge +
 // Uncharge pair (what gpushare adds to a cuMemAlloc/cuMemFree pair), side by side with the
 // pre-ledger per-process accounting, for 1, 2 and 8 processes sharing one ledger file.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the ledger CPU benchmark (bench/ledger_bench.cpp); builds nothing.
 #
 #   bash bench/ledger_bench.sh [BINARY] [--seconds S]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # gpushare overhead benchmark, one table at the end. See tests/gpu/README.md.
 #
 #   bash bench/run.sh [STAGE_DIR]     (default .stage; needs STAGE_DIR/lib/libgpushare.so)

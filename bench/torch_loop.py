@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Small PyTorch inference loop: iterations/s with or without gpushare (see bench/run.sh).
 
   torch_loop.py [--iters 2000] [--repeats 5] [--batch 32] [--hidden 1024]

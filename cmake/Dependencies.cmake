@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # CUDA headers only: libcuda is found at run time, never linked.
 find_path(GS_CUDA_INCLUDE_DIR cuda.h cudaTypedefs.h
   HINTS $ENV{CUDA_HOME}/include /usr/local/cuda/include REQUIRED)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Writes the linker version script of libgpushare.so from the hook tables (the driver API's
 # hooks/hook_table.inc and NVML's hooks/nvml_table.inc): every row's exported symbol, plus dlsym,
 # and nothing else.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 set(GS_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wno-gnu-zero-variadic-macro-arguments)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   list(REMOVE_ITEM GS_WARNINGS -Wno-gnu-zero-variadic-macro-arguments)

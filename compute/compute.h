@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compute shares (GPUSHARE_COMPUTE): busy tenants get a GPU's time in proportion to their
 // shares, without MPS, in exclusive turns handed over through the ledger (compute/turn.h,
 // compute/gate.h, policy in compute/policy.h).

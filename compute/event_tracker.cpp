@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "compute/event_tracker.h"
 
 #include <atomic>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Tracker of a real (or fake) driver: after each launch, an event recorded on the launch's
 // stream (one event per thread and stream, reused); drained when every such event completed.
 // Never touches a stream that is capturing a graph (its launches run no work; an event query

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compute shares inside one process: the launch gate and the keeper thread for one GPU.
 //
 //   Enter()/Exit()  around every kernel or graph launch of this process on that GPU: a launch

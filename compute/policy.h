@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compute shares: the scheduling policy, as pure functions over numbers read from the ledger
 // (compute/turn.cpp reads them under the lock). Weighted fair queueing over exclusive turns:
 //   virtual time  vtime(tenant) = sum of its turns' wall ns * 10000 / share_bp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compute shares across processes: the GPU's exclusive turn, kept in the ledger header
 // (include/gpushare/ledger_abi.h, compute_* fields; the protocol is written there).
 //

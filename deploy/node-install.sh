@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Runs in the DaemonSet's init container on every GPU node: installs libgpushare.so and the tools
 # from this image onto the node (hostPath /opt/gpushare, mounted at /host/opt/gpushare), writes
 # the ld.so.preload file pods mount as /etc/ld.so.preload, and prepares the ledger directory

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CUDA arrays and mipmapped arrays: charged by an estimate, then by the driver's own figure.
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Driver start-up and contexts: cuInit, and every way a context is made or destroyed, so that a
 // context's own device memory is charged while it lives and everything it owned is given back
 // when it dies.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Copies, memsets and stream capture: passed through, behind the swap gate (quota/swap_gate.h),
 // which costs one branch on a process-local flag when the process has no swap tenant.
 #include "hooks/export.h"

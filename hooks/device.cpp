@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Device queries: the SM count and the co-resident clusters a confined tenant sees are its
 // slice's (sm_partition/), so the CUDA runtime, cuBLAS, CUTLASS, Triton and programs size their
 // grids (cooperative and persistent cluster ones included) for the SMs their kernels really get.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by every hooks/*.cpp: the export attribute and the wrappers' declarations (cuda.h
 // declares them by their exported names; see src/cuda_api.h).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Graph allocation nodes: a node that cannot fit is refused when added; the memory graphs
 // really hold is re-read from the driver after each launch and trim.
 #include "compute/compute.h"

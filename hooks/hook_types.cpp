@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every row of hook_table.inc: our wrapper has exactly the driver's PFN type for that ABI.
 #include <type_traits>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel launches: the hot path. A load of the init flag, the swap gate (one branch on a
 // process-local flag without swap: quota/swap_gate.h), the activity clock's relaxed load and
 // store (quota/activity.h), the compute gate's flag (compute/compute.h: one relaxed load

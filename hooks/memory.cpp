@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Synchronous allocations and what the program is told about memory.
 #include "hooks/export.h"
 #include "quota/memory_accounting.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stream-ordered allocation from memory pools (cudaMallocAsync, PyTorch's
 // backend:cudaMallocAsync). The charge follows each pool's reserved memory; see
 // quota/pool_accounting.h.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // NVML, as the tenant should see it (hooks/nvml_table.inc): memory figures of its quota, and
 // only its own processes. Thin: src/nvml_view.cpp decides. NVML is never linked; the real
 // functions come from src/nvml_real.cpp.

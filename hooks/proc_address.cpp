@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How programs find the driver's entry points, answered with our wrappers: an exported dlsym
 // (PyTorch, Triton and cudart look symbols up on libcuda's handle, which never sees an
 // LD_PRELOADed definition) and our own cuGetProcAddress / cuGetProcAddress_v2 (how cudart 11.3+

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A tenant's last activity, for the priority resolver's idle test, at next to no cost on the hot
 // path: launches store a coarse clock (updated by the watcher thread every 100 ms) into a
 // process-local word with relaxed atomics; the watcher copies it into the ledger.

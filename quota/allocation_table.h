@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What this process holds on each limited device, by driver handle, so that frees, context
 // destruction and resets give back exactly what was charged.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A charge against a DeviceQuota that is released when it goes out of scope unless kept: every
 // error path between "checked" and "the driver allocated" gives the bytes back.
 #pragma once

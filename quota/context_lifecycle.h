@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Contexts and the quota: a context's own memory is charged while it lives (see
 // context_overhead.h), and when it is destroyed or reset, everything it owned is uncharged.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A CUDA context holds device memory of its own (526 MiB for a bare context on our H100), which
 // counts against the quota. GPUSHARE_CONTEXT_OVERHEAD fixes the figure; "auto" measures it as
 // the growth of the device's used memory across the context's creation, read through NVML.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A tenant's memory quota on one device, as this process holds it: the tenant's request and
 // limit, kept in the node's ledger for that GPU (quota/ledger.h), which every process of every
 // tenant shares. A device with an SM slice (GPUSHARE_SM) has one too, with request 0 and the

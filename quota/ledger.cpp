@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // LedgerSession: joining, charging and leaving one GPU's ledger.
 //
 // Lock-free pair update (AdjustAtomic): a process raises its slot's `inflight`, CASes its

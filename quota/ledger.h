@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The node-wide ledger: co-tenant processes (any container, any PID namespace) share one GPU with
 // Kubernetes-style request/limit, through a memory-mapped file per GPU (include/gpushare/
 // ledger_abi.h) that survives any of them being SIGKILLed at any instruction.

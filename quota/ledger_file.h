@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger file itself: its directory, race-free creation, mapping and validation. Internal to
 // quota/ledger.cpp and quota/ledger_snapshot.cpp; everything here refuses rather than trusts.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // LedgerSession's reaping and repair: releasing what dead processes held, exactly, and
 // rebuilding every total after a lock holder died (see the recount protocol in ledger.cpp).
 #include <sched.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SM slices in the ledger: the GPU's TPC map, measured once and cached in the header, and each
 // tenant's slice, chosen under the lock from bits no other active tenant holds. A tenant's bits
 // go back to the pool with its slot (RemoveTenantLocked frees the slot; free slots hold nothing).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Read-only views of ledger files, for gpushare-smi and other tools: no lock is taken (a tool
 // must never stall the tenants), so a snapshot is a consistent-enough copy, re-read when it
 // catches a slot mid-update.

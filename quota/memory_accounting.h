@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decisions behind hooks/memory*.cpp: which quota an allocation charges, what a denial
 // returns, and how a kept charge is recorded so that its free gives it back.
 #pragma once

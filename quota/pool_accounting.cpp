@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "quota/pool_accounting.h"
 
 #include <atomic>

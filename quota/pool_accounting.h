@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stream-ordered allocators hold device memory the program has already freed: a memory pool
 // keeps its reserved memory until trimmed, and graphs keep the memory of their allocation nodes.
 // The charge for them is therefore what the driver reports as reserved, re-read whenever it can

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The priority resolver: a refused burst takes memory from tenants that burst past their own
 // request and are of lower priority than the requester, or idle longer than the requester's
 // GPUSHARE_IDLE_TIMEOUT. Lower priority goes first, then the longest idle, and only as many as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The swap resolver's ledger side: a refused burst asks other swap tenants to move memory to host
 // memory, and waits (FIFO, as under wait) for their agents to release it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The locked charge path and the wait-retry resolver: a burst refused for lack of room waits in
 // the ledger's waiter table (a FIFO ticket each) on the header's futex word until a free lets it
 // fit, then retries under the lock.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger lock: a process-shared robust pthread mutex living in the shared mapping.
 //
 // A holder SIGKILLed at any instruction leaves the mutex to the next locker with EOWNERDEAD

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Liveness of ledger process slots across PID namespaces: each live process holds an OFD write
 // lock (fcntl F_OFD_SETLK) on its own slot's byte range of the ledger file. The kernel drops it
 // when the last descriptor of that open file goes away, i.e. when the process dies, however it

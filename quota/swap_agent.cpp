@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "quota/swap_agent.h"
 
 #include <sched.h>

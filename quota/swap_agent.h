@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The swap agent: one thread in every process of a swap tenant (GPUSHARE_RESOLVER=swap). It
 // makes the pinned staging pool once, ahead, then sleeps on its tenant's ask word in the ledger
 // (quota/resolver_swap.cpp). Asked, it swaps this process out:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The swap gate: every hooked entry that can touch device memory (launches, graph launches,
 // copies, memsets, capture begins) passes through a SwapGate for its duration, so that the swap
 // agent (quota/swap_agent.h) can close the gate, know when the calls already inside have left,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Host memory that receives swapped-out device memory. Page-locking is slow (cuMemAllocHost of
 // 4 GiB took 2.35 s on the H100; cuMemHostRegister of touched memory 58 ms per GiB), so the pool
 // is made once, ahead, by the agent thread (touched, then registered), and reused by every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "quota/swap_table.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Swappable allocations: under GPUSHARE_RESOLVER=swap, cuMemAlloc is served from VMM (a reserved
 // address range, cuMemCreate, cuMemMap, cuMemSetAccess), so that the physical memory behind an
 // address can be released and created again later at the same address. The program sees

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who this process is, for the ledger: a default tenant name and the container id recorded in
 // its process slot, both derived from /proc/self/cgroup (GPUSHARE_TENANT, handled by the caller,
 // overrides the name).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Device memory the driver holds for this process outside every allocation the hooks see:
 // kernel code loaded lazily on first launch (CUDA_MODULE_LOADING=LAZY), local memory, a
 // context's growth after creation. nvidia-smi counts it, so the quota must too. NVML reports

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The watcher: one thread in every process that holds a quota. Every 100 ms it advances the
 // coarse activity clock, publishes this process's last activity into its ledger slots, and
 // carries out a termination the priority resolver has marked on this process's tenant:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds gpushare and shows a memory limit enforced: on the GPU when there is one (PyTorch if
 # installed), else on the fake driver of the tests.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # clang-tidy over the library and tools (not the tests or the fake driver), with the build's
 # compile_commands.json. Needs a configured build (scripts/setup.sh).
 set -euo pipefail

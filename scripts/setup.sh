@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what gpushare needs to build and test on Debian (as root, or with sudo), then
 # configures and builds into ./build. Idempotent: installs only what is missing.
 set -euo pipefail

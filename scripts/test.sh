@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite: builds (scripts/setup.sh) and runs every test through ctest. No GPU is
 # needed: the library runs against the fake CUDA driver in tests/fake_driver. Then the tests
 # that run in-process (unit, fake driver, ledger) again under AddressSanitizer and UBSan.

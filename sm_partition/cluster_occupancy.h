@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Thread block clusters on a slice: what cuOccupancyMaxActiveClusters reports on a confined
 // device. The driver answers for the whole GPU; CUTLASS and cuBLAS size persistent cluster
 // grids from that answer, so a slice must be told what it holds. Pure arithmetic, no driver:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every constant of the launch-descriptor mechanism, in one place. Measured on an H100 with
 // driver 580.159.04 (CUDA 13.0); see ../shared/docs/gpu-facts.md, "The launch-descriptor TPC
 // mask confines everything". Undocumented by NVIDIA (libsmctrl, RTAS 2023, uses the same

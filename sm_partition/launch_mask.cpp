@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "sm_partition/launch_mask.h"
 
 #include <atomic>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The launch-descriptor TPC mask: one subscription to the driver's launch callback, which writes
 // each confined device's disable mask into every launch's descriptor (runtime and driver
 // launches, cuLaunchKernelEx, cooperative launches, memsets, graphs at their first launch, from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SM slices: which launch-descriptor TPC bits a tenant may run on. Pure decisions, no driver and
 // no ledger: the ledger (quota/ledger_sm.cpp) calls ChooseSlice under its lock, and the tests
 // call it directly.

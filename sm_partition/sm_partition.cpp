@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "sm_partition/sm_partition.h"
 
 #include <fmt/format.h>

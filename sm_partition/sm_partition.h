@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SM partitions: GPUSHARE_SM gives a tenant a slice of each GPU's SMs (a count or a share),
 // disjoint from other tenants' slices, and every kernel of the tenant runs only there. This is
 // the folder's one interface; the hooks and quota/ call nothing else in it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Measuring a GPU's launch-descriptor TPC map: which of the 128 mask bits have a live TPC, and
 // how many SMs each holds. Bits are not SM ids (on the H100, 66 of 128 are live, dead ones
 // interleaved, each live one an even/odd SM pair), so they are found by a sweep: a tiny kernel

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scheduler contracts: the variables HAMi, aliyun gpushare and KAI-Scheduler inject into the
 // containers they place (src/contracts.inc), read into gpushare's options. gpushare's own
 // GPUSHARE_ variables take precedence over all of them (see src/options.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An amount of device memory as a variable gave it: bytes, or relative to the device it applies
 // to, because schedulers write it so (KAI's GPU_PORTION is a fraction of the device; aliyun's
 // ALIYUN_COM_GPU_MEM_CONTAINER counts GiB or MiB, whichever its device plugin was set to).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Futex words: a thread sleeps until a 32-bit word moves from the value it saw (or a timeout),
 // and another bumps the word and wakes it. Words in the ledger's file mapping are shared across
 // processes; a word in one process's memory is private (cheaper: no inode lookup).

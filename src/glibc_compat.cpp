@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Keeps libgpushare.so loadable with glibc 2.35 (Ubuntu 22.04 images): the static libstdc++
 // links std::random_device (pulled in by its COW-string instantiations, unused by us), which
 // calls arc4random, new in glibc 2.36. This hidden definition satisfies that reference instead

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Logging: to stderr through spdlog (src/log.cpp, the only file that includes it), level from
 // GPUSHARE_LOG_LEVEL (default warn). The macros test the level before formatting, so a disabled
 // line costs a load and a compare. Never log on a hot path at the default level.

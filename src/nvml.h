@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real NVML, found at run time (libnvidia-ml.so.1), for what the driver API cannot tell:
 // how much device memory a device and this process really use.
 #pragma once

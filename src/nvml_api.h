@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The few NVML declarations gpushare needs. The CUDA toolkit here ships no nvml.h; these match
 // NVIDIA's stable C ABI of libnvidia-ml.so.1 (nvml.h of driver R550+).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Which processes NVML lists belong to a tenant. NVML names processes by their pid in the
 // initial PID namespace; the ledger records each process's pid in its own namespace and its
 // container id. A listed pid is the tenant's when /proc/<pid> shows that process with the

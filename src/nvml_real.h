@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real NVML for the NVML hooks: every function of hooks/nvml_table.inc and src/nvml_calls.inc,
 // resolved once from dlopen("libnvidia-ml.so.1") with a handle-scoped dlsym, which never sees
 // our own exported wrappers. (src/nvml.cpp, gpushare's own NVML use, resolves its functions the

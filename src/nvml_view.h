@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What NVML shows a tenant (the decisions behind hooks/nvml.cpp): a device with a quota shows the
 // quota as its total, the tenant's use (all its processes, from the ledger) as used, and only
 // the tenant's own processes. A device without a quota for this process passes through.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare's configuration: one immutable struct parsed from the environment (src/options.inc).
 //
 // How to add an option: add a row to options.inc with a kind below (or a new kind: a struct with

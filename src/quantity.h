@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kubernetes resource quantities for byte counts: "8Gi", "512Mi", "2G", "1.5Gi", "1e9", "4096".
 #pragma once
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The only code that talks to the real libcuda: it finds the driver at run time (no link-time
 // dependency), once, and holds a pointer to every real function the library wraps or calls.
 #pragma once

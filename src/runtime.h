@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Library start-up: options, logging and the real driver, once, at the first CUDA call.
 // Every wrapper starts with GS_ENSURE_INIT(); its fast path is one acquire load and a compare.
 #pragma once

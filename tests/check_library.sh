@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks that libgpushare.so needs only glibc and exports exactly the symbols of its version
 # script (the hook table's and dlsym).
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-exporter: a Prometheus endpoint over the node's ledgers (tools/metrics.h), served by
 // cpp-httplib. Reads the ledger files at every scrape; needs neither a GPU nor CUDA.
 //   gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-run: runs a command under gpushare, configured from flags (tools/run_plan.h).
 //   gpushare-run --mem-request 4Gi --mem-limit 8Gi --sm 25% --priority 10 --resolver wait -- python3 serve.py
 #include <unistd.h>

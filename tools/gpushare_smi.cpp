@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-smi: every GPU's ledger in a directory, as a table or JSON. Needs no GPU and no CUDA.
 // Exit status: 0, 1 when any ledger file is refused (the others are still shown), 2 on usage.
 #include <algorithm>

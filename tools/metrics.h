@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prometheus text exposition (format 0.0.4) of the ledgers, for gpushare-exporter. Names and
 // labels follow Prometheus' conventions and stay close to HAMi's: per tenant
 // gpushare_memory_{used,request,limit,burst}_bytes, gpushare_oom_denials_total, ...; per GPU

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-run's command line, turned into the environment it sets and the command it runs.
 // Every GPUSHARE_ option of src/options.inc is a flag (GPUSHARE_MEM_LIMIT -> --mem-limit, and
 // --mem-limit-<i> for GPUSHARE_MEM_LIMIT_<i>), validated by the option's own parser.

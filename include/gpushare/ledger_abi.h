@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The per-GPU shared-memory ledger: the file every gpushare process on a node maps to share one
  * physical GPU among tenants (request/limit). C-compatible and versioned; read by gpushare-smi
  * and any other tool without gpushare's code.

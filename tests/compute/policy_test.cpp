@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compute-share policy alone: virtual time, the lift of returning tenants, who goes next,
 // when the holder yields, and the strict pause.
 #include "compute/policy.h"

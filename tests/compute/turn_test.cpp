@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compute shares across real processes on one ledger: forked children are tenants whose launches
 // go through the library's own Gate and Turn; a simulated GPU (SimTracker) runs each launch for
 // a fixed time after the previous one, so work is in flight until it drains, as on a GPU.

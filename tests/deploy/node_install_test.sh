@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deploy/node-install.sh into a scratch "node": the library and tools land under /opt/gpushare,
 # ld.so.preload names the library, the ledger directory is 1777, and a second run replaces the
 # library by rename (a process that mapped the old one keeps its inode).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks deploy/'s manifests: they parse, every object has what Kubernetes requires, and the
 DaemonSet, the Service and the example pods agree with each other and with node-install.sh.
 

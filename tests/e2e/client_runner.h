@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs a program in a child process with extra environment, and parses the "key value" lines
 // it prints.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The schedulers' variables through the whole library, against the fake driver: each one limits
 // what the program sees and gets, GPUSHARE_ wins over them, and what cannot be resolved on the
 // device refuses CUDA, naming the variable.

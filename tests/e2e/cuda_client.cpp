@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A CUDA program for the end-to-end tests, run with LD_PRELOAD=libgpushare.so against the fake
 // driver. Usage: cuda_client MODE SCENARIO, MODE in link|dlsym|gpa. It prints "key value" lines
 // the tests assert on, and exits 0 unless the driver could not be reached at all.

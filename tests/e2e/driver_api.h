@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The driver entry points the test client uses, found one of the three ways a real program
 // finds them: linked directly, dlsym on libcuda's handle, or cuGetProcAddress_v2.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An NVML program for the end-to-end tests (an nvidia-smi stand-in), run with
 // LD_PRELOAD=libgpushare.so against the fake NVML. Usage: nvml_client MODE, MODE in
 //   link    calls the functions it is linked with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs inside a process with LD_PRELOAD=libgpushare.so and the fake libnvidia-ml.so.1 on the
 // library path (see tests/CMakeLists.txt): every row of hooks/nvml_table.inc resolves to our
 // wrapper by the global scope and by dlsym on libnvidia-ml's own handle; other NVML names, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // NVML under the library, against the fake libnvidia-ml.so.1 (tests/fake_nvml) and, for the
 // tenants' own figures, the fake driver: a device with a quota shows it as its total, the
 // tenant's use as used, and only the tenant's processes; reached by link, dlsym and dlopen.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The environment of a client run under the library against the fake driver, shared by the
 // end-to-end tests: a fresh ledger directory per test process, so tests never see each other.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The whole library, preloaded into a real program that runs against the fake driver, reaching
 // the driver each of the three ways programs do.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs inside a process with LD_PRELOAD=libgpushare.so (see tests/CMakeLists.txt): every row of
 // the hook table resolves to our wrapper three ways, and what is not ours passes through.
 #define __CUDA_API_VERSION_INTERNAL 1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Collision resolvers through the whole library: processes of different tenants on one fake
 // GPU whose bursts collide, under wait and priority.
 #include <gtest/gtest.h>

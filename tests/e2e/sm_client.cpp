@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A CUDA program for the SM-partition end-to-end tests, run with LD_PRELOAD=libgpushare.so
 // against the fake driver (linked to it directly). Its kernel records the SMs it ran on, as a
 // %smid kernel would. Usage: sm_client SCENARIO

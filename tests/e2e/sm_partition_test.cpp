@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SM partitions through the whole library: GPUSHARE_SM under LD_PRELOAD against the fake
 // driver, whose kernels run on the SMs their launch descriptor's TPC mask enables (the fake's
 // default map is the H100's: 132 SMs on 66 live bits of 128, 2 SMs each).

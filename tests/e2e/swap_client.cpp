@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A CUDA program for the swap end-to-end tests, run with LD_PRELOAD=libgpushare.so against the
 // fake driver (linked to it directly). Usage: swap_client SCENARIO [args]
 //   attrs            one swappable allocation: pointer attributes, address range, memsets,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The swap resolver through the whole library: swap tenants' processes on one fake GPU whose
 // bursts collide take turns through host memory, with their contents and addresses kept.
 #include <gtest/gtest.h>

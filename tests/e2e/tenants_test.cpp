@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Co-tenants through the whole library: several processes of different tenants on one (fake)
 // GPU, sharing one ledger and one physical memory, with request/limit semantics.
 #include <gtest/gtest.h>

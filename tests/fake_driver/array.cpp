@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CUDA arrays and mipmapped arrays: no host-visible storage, only their physical footprint.
 // Size model: rows of width*channels*element bytes padded to 512, times max(height,1) and
 // max(depth,1); mipmaps sum their levels (each halving every dimension); the total is rounded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Primary and created contexts, and each thread's stack of current contexts.
 #include "tests/fake_driver/state.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fakecuda_* test-control API (fake_cuda_control.h).
 #include "tests/fake_driver/fake_cuda_control.h"
 

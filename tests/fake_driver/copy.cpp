@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cuMemcpy* and cuMemset*: run synchronously; every device span must lie entirely inside live,
 // accessible device memory or the call fails with CUDA_ERROR_INVALID_VALUE. 2D copies take host,
 // device and unified memory (the fake's arrays hold no data: an array side is

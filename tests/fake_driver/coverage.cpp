@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Completeness check: every driver symbol gpushare wraps (hooks/hook_table.inc) or calls
 // (src/driver_calls.inc) must be defined by the fake with NVIDIA's PFN type. A missing one
 // fails the link (--no-undefined); a wrong signature fails the static_assert.

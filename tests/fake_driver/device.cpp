@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cuInit (reads the GPUSHARE_FAKE_* environment), versions and device queries.
 #include "tests/fake_driver/state.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cuGetErrorName / cuGetErrorString: usable before cuInit, as in the real driver.
 #include "tests/fake_driver/state.h"
 

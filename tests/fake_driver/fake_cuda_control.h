@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Test-facing C API of the fake CUDA driver (tests/fake_driver, built as libcuda.so.1).
  *
  * Configuration is read from the environment at cuInit (and again after fakecuda_reset):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fake driver's thread block clusters: cuOccupancyMaxActiveClusters for the whole GPU from
 // its GPC model, required cluster dimensions (cuFuncSetAttribute / cuFuncGetAttribute), cluster
 // launches, and occupancy with dynamic shared memory.

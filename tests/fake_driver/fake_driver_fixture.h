@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test fixture shared by the fake driver's own tests: a fresh, un-initialized driver with two
 // devices (1 GiB and 512 MiB) per test.
 #pragma once

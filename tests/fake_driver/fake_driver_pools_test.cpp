@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fake driver's own semantics for memory beyond cuMemAlloc: stream-ordered pools, VMM,
 // arrays, graph memory nodes.
 #include "tests/fake_driver/fake_driver_fixture.h"

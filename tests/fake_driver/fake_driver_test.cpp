@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fake driver's own semantics: initialization, devices, contexts, linear memory, kernels,
 // streams, cuGetProcAddress, cross-process sharing, thread safety.
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Function attributes and occupancy, as on the H100: 2048 threads, 32 blocks and 228 KiB of
 // shared memory per SM (1 KiB of it reserved per block), clusters of up to 8 blocks (16 with
 // the non-portable attribute), all blocks of a cluster in one GPC and none on the TPCs that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Graphs with memory nodes. An alloc node gets its device address (a PROT_NONE reservation) when
 // added; the first launch of an executable graph charges the physical memory, which stays
 // reserved while the exec exists, until cuDeviceGraphMemTrim finds it unused or the exec is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The driver's launch callback and launch descriptors, as gpushare's SM partitions use them on
 // the H100 (../shared/docs/gpu-facts.md): cuGetExportTable with the callback table's id gives a
 // table whose slot 3 subscribes one callback (a second subscriber gets

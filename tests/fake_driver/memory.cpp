@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The device address map and linear allocations: cuMemAlloc / Pitch / Managed / Free and
 // cuMemGetInfo. Device memory is anonymous MAP_NORESERVE memory, so multi-GiB fake allocations
 // cost no RAM until touched, and host code ("kernels", tests) can use the addresses directly.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Modules, functions and kernel launches. A "kernel" is a host function of the test program,
 // found by name with dlsym(RTLD_DEFAULT), and run synchronously at launch, on the SMs its launch
 // descriptor's TPC mask enables (launch_callback.cpp). Cooperative launches must fit those SMs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Physical device memory accounting. Process-local by default; with GPUSHARE_FAKE_STATE_DIR
 // every process using that directory shares one memory-mapped file per device holding
 // per-process usage slots, updated under flock, so several processes see one "GPU".

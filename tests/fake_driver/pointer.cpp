@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pointer queries (cuMemGetAddressRange, cuPointerGetAttribute) and page-locked host memory
 // (cuMemAllocHost / cuMemHostAlloc / cuMemFreeHost: plain host memory, never charged).
 #include "tests/fake_driver/state.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stream-ordered allocation and memory pools. A pool grows in chunks (the request rounded up to
 // 2 MiB, each charged to physical memory); freed blocks go back to their chunk; whole unused
 // chunks are released at synchronization above the release threshold, or by cuMemPoolTrimTo.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cuGetProcAddress (v1 and v2) answered from proc_table.inc, and cuGetExportTable.
 // The table holds the fake's own function addresses (bound inside the library by
 // -Bsymbolic-functions), so an LD_PRELOADed wrapper of the same name is never returned.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared internals of the fake CUDA driver: the one driver lock, devices, contexts, the map of
 // device address ranges, physical-memory accounting, and the hooks each area (pools, VMM,
 // arrays, graphs, modules/streams) exposes for context destruction and reset.

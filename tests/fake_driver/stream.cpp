@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Streams and events. All work runs synchronously at enqueue, so streams only carry their
 // context, and synchronization is where pools give back memory above their release threshold.
 // An event dies with its context (as on a GPU): every later use of it returns

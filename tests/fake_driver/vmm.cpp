@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Virtual memory management: physical handles backed by memfds (contents survive unmap/remap),
 // PROT_NONE address reservations, mappings that stay inaccessible until cuMemSetAccess.
 #include "tests/fake_driver/state.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A fake libnvidia-ml.so.1 for the tests: the devices of the fake CUDA driver (same sizes from
 // GPUSHARE_FAKE_DEVICES, same UUIDs), with the device-wide use and the process list a test sets:
 //   GPUSHARE_FAKE_DEVICES         comma list of device sizes (16Gi, 512Mi, bytes; default 16Gi)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of compute shares without MPS: PyTorch tenants running bf16 matmul loops, and a
 # latency-sensitive small-batch loop, at 70/30, 50/50 and 80/10/10, side by side with no
 # limiter; several quanta for tuning; a CUDA-graph pair. Each tenant's achieved share is its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # One tenant for tests/gpu/compute_shares.sh: a bf16 matmul loop ("matmul") or a latency-sensitive
 # small-batch loop ("latency": a request of a few small matmuls every PERIOD ms, timed with
 # cudaEvent-free wall clock around request + synchronize). Prints one JSON line at the end.

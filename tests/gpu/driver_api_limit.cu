@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GPU check of gpushare's memory limit through the CUDA driver API.
 //
 // Usage:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of issue 6 (what a Kubernetes tenant sees): nvidia-smi under the library shows the
 # quota (from GPUSHARE_ and from the HAMi, KAI and aliyun variables); a PyTorch process started
 # by gpushare-run is limited; nvidia-smi shows the tenant its own use and processes only; the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A PyTorch tenant for tests/gpu/k8s.sh, started by gpushare-run.
 
   k8s_worker.py RELEASE_FILE HOLD_MIB

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lists the compute processes of GPU 0 through NVML's public API, as pynvml or an exporter
 would: dlopen("libnvidia-ml.so.1") + dlsym("nvmlDeviceGetComputeRunningProcesses_v3").
 Prints "pid,used_MiB" entries joined by ';' (empty when none)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A PyTorch tenant for tests/gpu/resolvers.sh.
 
   resolver_worker.py NAME hold GIB SECONDS   take GIB GiB, hold them SECONDS, release them, idle on

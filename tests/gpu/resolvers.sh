@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of the collision resolvers: two PyTorch tenants bursting into the same memory, under
 # wait (no OOM; the waiter resumes when the other frees) and under priority (the lower-priority
 # tenant is terminated, the other's allocation then succeeds).   bash tests/gpu/resolvers.sh [STAGE]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU verification of gpushare's memory limit ("spine" issue). See tests/gpu/README.md.
 #
 #   bash tests/gpu/run.sh [STAGE_DIR]      (default .stage; needs STAGE_DIR/lib/libgpushare.so)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of SM partitions (GPUSHARE_SM), one call, under 8 minutes:   bash tests/gpu/sm_partition.sh [STAGE]
 # STAGE holds lib/libgpushare.so and bin/gpushare-smi. Builds tests/gpu/sm_probe.cu with nvcc,
 # then, under LD_PRELOAD:

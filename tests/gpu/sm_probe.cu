@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GPU check of SM partitions (tests/gpu/sm_partition.sh), runtime API, unmodified: run under
 // LD_PRELOAD=libgpushare.so with GPUSHARE_SM set or not.
 //   sm_probe smid                 distinct %smid per launch path: legacy stream, a stream, 8

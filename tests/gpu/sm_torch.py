@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of SM partitions through PyTorch (tests/gpu/sm_partition.sh), unmodified, under
 # LD_PRELOAD=libgpushare.so. Prints "key value" lines.
 #   python3 sm_torch.py probe              multi_processor_count; distinct %smid of a Triton kernel

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Stages a build for the GPU machine, which has none of our Debian packages:
 #   bash tests/gpu/stage.sh [BUILD_DIR] [STAGE_DIR]      (defaults: build, .stage)
 # STAGE/lib/libgpushare.so (glibc only), STAGE/bin/{gpushare-run (static), gpushare-smi,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of the swap resolver: two PyTorch tenants that each need ~59% of an 80 GB H100
 # (request 28Gi, limit 48Gi, 44 GiB held) take turns through host memory. Each first runs alone
 # without the library (the reference output and throughput), then alone under it (the cost of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A PyTorch tenant for tests/gpu/swap.sh.
 
   swap_worker.py NAME GIB ITERS SEED OUT_JSON [HOLD_SECONDS]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One tenant's PyTorch process for tests/gpu/tenants.sh.
 
   tenant_worker.py NAME hold GIB      take up to GIB GiB in 1 GiB tensors (stop at OOM), report, hold

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # GPU check of co-tenancy through the ledger: three PyTorch processes of different tenants with
 # request/limit on one GPU; bursts while memory is free, clean OOM when not; kill -9 of one gives
 # its share back; gpushare-smi shows it all.   bash tests/gpu/tenants.sh [STAGE_DIR]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real processes sharing one ledger: children SIGKILLed inside the ledger lock, between a
 // reserve and the "allocation", in the middle of a lock-free update, and at random during a
 // soak of several tenants. Children report through an anonymous shared page and never return

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The collision resolvers inside the ledger: waits (order, timeout, wake-up latency, a waiter
 // killed while waiting, starvation), and the priority resolver's choice of victims. Co-tenants
 // are sessions in threads of this process or in forked children; either way they share the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SM slices in the ledger: the cached TPC map and disjoint slices across tenants and processes.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the ledger tests: a scratch directory, a GPU UUID, and a window into a session's
 // mapping (LedgerSessionTest is the friend quota/ledger.h names for this).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "sm_partition/cluster_occupancy.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The schedulers' variables: each contract's forms, its bad values (named, never "unlimited"),
 // and the precedence of GPUSHARE_ over every scheduler and of the schedulers among themselves.
 #include "gpushare/ledger_abi.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-exporter and its metrics: the text parses as Prometheus exposition format (checked
 // strictly below), says what the ledgers hold, labels Kubernetes tenants with namespace, pod and
 // container, and is served over loopback by the real binary, live and beside a corrupt ledger.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-run end to end on the fake driver: it sets the variables its flags name, preloads the
 // library and execs the command, which is then limited; --help names every option; every bad
 // value, flag or command is refused with a clear line and exit status 2 (127: no such command).

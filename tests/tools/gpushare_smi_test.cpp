@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gpushare-smi against prepared ledgers: JSON that parses and says what the ledger holds, a dead
 // process shown as dead, a corrupt file reported by name (exit 1) without hiding the others.
 #include <gtest/gtest.h>
