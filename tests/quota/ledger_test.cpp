@@ -170,7 +170,7 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, inflight), 24u);
   EXPECT_EQ(offsetof(GsLedgerProcess, peak_bytes), 32u);
   EXPECT_EQ(offsetof(GsLedgerProcess, pid), 40u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, reserved0), 44u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, rejoined), 44u);
   EXPECT_EQ(offsetof(GsLedgerProcess, start_unix_ns), 48u);
   EXPECT_EQ(offsetof(GsLedgerProcess, container_id), 56u);
   EXPECT_EQ(offsetof(GsLedgerProcess, last_active_ns), 128u);
