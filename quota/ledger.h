@@ -335,6 +335,10 @@ class LedgerSession {
   std::string rejoin_error_;              // watcher only: the last failure, said once
 };
 
+// What happened to the file a re-joined process came from: "truncated", "overwritten",
+// "removed", "replaced"; "" for 0.
+const char* DescribeRejoin(uint32_t rejoined);
+
 // Read-only view of one ledger file.
 struct ProcessSnapshot {
   uint32_t slot = 0;
@@ -351,6 +355,7 @@ struct ProcessSnapshot {
   uint64_t staging_bytes = 0;      // pinned host staging held
   uint32_t swap_state = 0;         // GS_SWAP_*
   bool alive = false;  // its slot lock is held
+  uint32_t rejoined = 0;  // GS_REJOIN_*: it carried its memory here from a ledger file lost under it
   std::string container_id;
 };
 struct TenantSnapshot {
@@ -429,7 +434,8 @@ struct LedgerSnapshot {
   uint64_t hidden_bytes = 0;           // in use outside every charge, while still current
   uint64_t repairs = 0;
   uint64_t reaped_processes = 0;
-  uint32_t waiting = 0;       // threads waiting for memory
+  uint32_t waiting = 0;       // threads waiting for memory (the waiters below)
+  uint32_t rejoined_processes = 0;  // live processes that carried their memory here from a lost file
   uint64_t terminations = 0;  // marks ever recorded
   uint64_t swaps_out = 0, swap_out_bytes = 0, swaps_in = 0, swap_in_bytes = 0;  // every tenant
   bool sm_map_ready = false;  // the TPC map was measured (sm_map)

@@ -33,8 +33,11 @@ namespace {
 
 constexpr uint64_t kRejoinRetryNs = 1'000'000'000ull;
 
-const char* DescribeLoss(uint32_t reason) {
-  switch (reason) {
+}  // namespace
+
+const char* DescribeRejoin(uint32_t rejoined) {
+  switch (rejoined) {
+    case 0: return "";
     case GS_REJOIN_TRUNCATED: return "truncated";
     case GS_REJOIN_OVERWRITTEN: return "overwritten";
     case GS_REJOIN_REMOVED: return "removed";
@@ -42,8 +45,6 @@ const char* DescribeLoss(uint32_t reason) {
     default: return "lost";
   }
 }
-
-}  // namespace
 
 uint32_t LedgerSession::DamageSeen() const {
   if (ledger_fault::Faulted(fault_slot_)) return GS_REJOIN_TRUNCATED;
@@ -147,7 +148,7 @@ void LedgerSession::Rejoin() {
   if (now < next_rejoin_ns_) return;
   next_rejoin_ns_ = now + kRejoinRetryNs;
   const uint32_t reason = lost_reason();
-  const std::string what = "gpushare: the ledger " + path_ + " was " + DescribeLoss(reason) +
+  const std::string what = "gpushare: the ledger " + path_ + " was " + DescribeRejoin(reason) +
                            " under this process (pid " + std::to_string(getpid()) + ", tenant '" + config_.name + "')";
   // The memory it holds must be counted even where its request no longer fits.
   TenantConfig rejoining = config_;

@@ -61,6 +61,13 @@ struct Text {
   static bool Parse(std::string_view text, Value& out);
 };
 
+// A directory every tenant of the node names alike: absolute, without "..".
+struct AbsolutePath {
+  using Value = std::string;
+  static constexpr std::string_view kAccepted = "an absolute path such as /var/run/gpushare";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 struct Flag {
   using Value = bool;
   static constexpr std::string_view kAccepted = "true, false, 1 or 0";

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: Apache-2.0
+// A session whose ledger file is truncated, zeroed, removed or replaced under it, and files whose
+// contents lie (a stray waiter, a forged capacity, a forged deadline, a frozen word nobody
+// recounts). CheckFile() is what the watcher thread calls every tick; the end-to-end tests
+// (tests/e2e/ledger_damage_test.cpp) do the same through real programs and their watchers.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "quota/ledger.h"
+#include "quota/slot_liveness.h"
+#include "tests/quota/ledger_test_util.h"
+
+namespace gpushare::quota {
+namespace {
+
+using testing::Find;
+using testing::kMiB;
+using testing::kUuid;
+using testing::Snapshot;
+using testing::Tenant;
+using testing::TempDir;
+
+void Truncate(const std::string& path, off_t size) { ASSERT_EQ(truncate(path.c_str(), size), 0) << path; }
+
+void Zero(const std::string& path) {
+  const std::vector<char> zeros(GS_LEDGER_FILE_BYTES, 0);
+  const int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, zeros.data(), zeros.size(), 0), static_cast<ssize_t>(zeros.size()));
+  close(fd);
+}
+
+template <typename T>
+void Poke(const std::string& path, off_t offset, T value) {
+  const int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, &value, sizeof value, offset), static_cast<ssize_t>(sizeof value));
+  close(fd);
+}
+
+const ProcessSnapshot* OnlyProcess(const TenantSnapshot* t) {
+  return t != nullptr && t->processes.size() == 1 ? &t->processes[0] : nullptr;
+}
+
+// Truncated to nothing, or to its header page only: every later access of the mapping would
+// raise SIGBUS, and did kill the process.
+void SurvivesTruncationTo(off_t size) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 256 * kMiB, Tenant("a", 64, 128), &error);
+  auto b = LedgerSession::Open(tmp.path(), kUuid, 256 * kMiB, Tenant("b", 32, 32), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_NE(b, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(100 * kMiB));
+  Truncate(a->path(), size);
+  // Not re-joined yet: it keeps what it holds, frees go on, and it gets back only what it freed.
+  EXPECT_FALSE(a->TryCharge(kMiB)) << "nothing past what it held";
+  EXPECT_NE(a->lost_reason(), 0u);
+  EXPECT_EQ(a->process_used_bytes(), 100 * kMiB);
+  a->Uncharge(10 * kMiB);
+  EXPECT_TRUE(a->TryCharge(10 * kMiB));
+  EXPECT_FALSE(a->TryCharge(1));
+  // The watcher's tick: the damaged file is replaced, and both re-join it with what they hold.
+  a->CheckFile();
+  b->CheckFile();
+  ASSERT_NE(a->successor(), nullptr);
+  ASSERT_NE(b->successor(), nullptr);
+  const LedgerSnapshot snap = Snapshot(a->path());
+  ASSERT_EQ(snap.tenants.size(), 2u);
+  EXPECT_EQ(Find(snap, "a")->used_bytes, 100 * kMiB);
+  EXPECT_EQ(Find(snap, "a")->request_bytes, 64 * kMiB);
+  ASSERT_NE(OnlyProcess(Find(snap, "a")), nullptr);
+  EXPECT_EQ(OnlyProcess(Find(snap, "a"))->rejoined, static_cast<uint32_t>(GS_REJOIN_TRUNCATED));
+  EXPECT_EQ(snap.rejoined_processes, 2u);
+  // Through the new ledger now: its limit again.
+  EXPECT_TRUE(a->TryCharge(28 * kMiB));
+  EXPECT_FALSE(a->TryCharge(1));
+  EXPECT_EQ(a->tenant_used_bytes(), 128 * kMiB);
+  a->Uncharge(128 * kMiB);
+  EXPECT_EQ(Find(Snapshot(a->path()), "a")->used_bytes, 0u);
+  a.reset();
+  EXPECT_EQ(Find(Snapshot(b->path()), "a"), nullptr) << "leaving leaves the new ledger";
+}
+
+TEST(LedgerLoss, ASessionSurvivesItsFileTruncatedToNothing) { SurvivesTruncationTo(0); }
+TEST(LedgerLoss, ASessionSurvivesItsFileTruncatedToItsHeader) { SurvivesTruncationTo(4096); }
+
+TEST(LedgerLoss, AZeroedFileGrantsNothingPastWhatTheTenantHolds) {
+  TempDir tmp;
+  std::string error;
+  // Request = limit: every charge takes the lock-free fast path.
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("a", 40, 40), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(30 * kMiB));
+  Zero(a->path());
+  // The zeroed slot says 0 used: before, 40 MiB more were granted (70 on a 40 limit).
+  EXPECT_FALSE(a->TryCharge(20 * kMiB));
+  EXPECT_EQ(a->lost_reason(), static_cast<uint32_t>(GS_REJOIN_OVERWRITTEN));
+  a->CheckFile();
+  ASSERT_NE(a->successor(), nullptr);
+  EXPECT_EQ(Find(Snapshot(a->path()), "a")->used_bytes, 30 * kMiB);
+  EXPECT_FALSE(a->TryCharge(20 * kMiB));
+  EXPECT_TRUE(a->TryCharge(10 * kMiB));
+  EXPECT_EQ(a->tenant_used_bytes(), 40 * kMiB);
+}
+
+TEST(LedgerLoss, ARemovedFileIsRejoinedSoNewcomersSeeTheMemoryHeld) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("a", 40, 120), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(120 * kMiB));
+  ASSERT_EQ(unlink(a->path().c_str()), 0);
+  a->CheckFile();
+  EXPECT_EQ(a->lost_reason(), static_cast<uint32_t>(GS_REJOIN_REMOVED));
+  ASSERT_NE(a->successor(), nullptr);
+  // 160 - a's request 40 - a's burst 80 = 40: a newcomer's 80 cannot be guaranteed.
+  EXPECT_EQ(LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("b", 80, 80), &error), nullptr);
+  EXPECT_NE(error.find("can guarantee only " + std::to_string(40 * kMiB)), std::string::npos) << error;
+  const LedgerSnapshot snap = Snapshot(a->path());
+  EXPECT_EQ(OnlyProcess(Find(snap, "a"))->rejoined, static_cast<uint32_t>(GS_REJOIN_REMOVED));
+  EXPECT_EQ(snap.sum_used_bytes, 120 * kMiB);
+}
+
+TEST(LedgerLoss, AFileReplacedByACopyIsRejoinedWithoutCountingTwice) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("a", 40, 120), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(100 * kMiB));
+  const std::string copy = tmp.path() + "/copy";
+  std::filesystem::copy_file(a->path(), copy);
+  ASSERT_EQ(rename(copy.c_str(), a->path().c_str()), 0);
+  a->CheckFile();
+  EXPECT_EQ(a->lost_reason(), static_cast<uint32_t>(GS_REJOIN_REPLACED));
+  ASSERT_NE(a->successor(), nullptr);
+  // The copy's record of a (a slot nobody holds) was reaped at the join: a counts once.
+  const LedgerSnapshot snap = Snapshot(a->path());
+  ASSERT_EQ(snap.tenants.size(), 1u);
+  EXPECT_EQ(snap.tenants[0].used_bytes, 100 * kMiB);
+  ASSERT_NE(OnlyProcess(&snap.tenants[0]), nullptr);
+  EXPECT_TRUE(OnlyProcess(&snap.tenants[0])->alive);
+  EXPECT_EQ(LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("b", 80, 80), &error), nullptr) << "b sees a's memory";
+}
+
+TEST(LedgerLoss, ALinkInPlaceOfTheFileIsNotJoinedAndTheSessionFailsClosed) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("a", 40, 120), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(100 * kMiB));
+  const std::string copy = tmp.path() + "/copy";
+  std::filesystem::copy_file(a->path(), copy);
+  ASSERT_EQ(unlink(a->path().c_str()), 0);
+  ASSERT_EQ(symlink(copy.c_str(), a->path().c_str()), 0);
+  a->CheckFile();
+  EXPECT_EQ(a->lost_reason(), static_cast<uint32_t>(GS_REJOIN_REPLACED));
+  EXPECT_EQ(a->successor(), nullptr) << "a link is never followed";
+  EXPECT_FALSE(a->TryCharge(kMiB));
+  EXPECT_EQ(a->available_bytes(), 0u);
+  // Newcomers are refused too: nobody's accounting splits.
+  EXPECT_EQ(LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("b", 8, 8), &error), nullptr);
+  EXPECT_NE(error.find("symbolic link"), std::string::npos) << error;
+  // Once the link is gone, the next tick re-joins.
+  ASSERT_EQ(unlink(a->path().c_str()), 0);
+  sleep(1);  // re-joining is retried every second
+  a->CheckFile();
+  ASSERT_NE(a->successor(), nullptr);
+  EXPECT_EQ(Find(Snapshot(a->path()), "a")->used_bytes, 100 * kMiB);
+}
+
+TEST(LedgerLoss, ADamagedFileNobodyUsesIsReplacedAtOpen) {
+  for (const off_t size : {off_t{0}, off_t{100}, off_t{5000}, off_t{GS_LEDGER_FILE_BYTES + 4096}}) {
+    TempDir tmp;
+    std::string error;
+    { ASSERT_NE(LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("a", 1, 2), &error), nullptr) << error; }
+    Truncate(tmp.ledger(), size);
+    LedgerSnapshot snap;
+    EXPECT_FALSE(ReadLedger(tmp.ledger(), &snap, &error)) << "readers still say it is damaged";
+    auto b = LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("b", 1, 2), &error);
+    ASSERT_NE(b, nullptr) << size << ": " << error;  // refused until someone deleted the file
+    EXPECT_EQ(Snapshot(tmp.ledger()).tenants.size(), 1u);
+  }
+  TempDir tmp;
+  std::string error;
+  { ASSERT_NE(LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("a", 1, 2), &error), nullptr) << error; }
+  Zero(tmp.ledger());
+  EXPECT_NE(LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("b", 1, 2), &error), nullptr) << error;
+}
+
+TEST(LedgerLoss, ADamagedFileALiveProcessStillUsesIsNotReplacedByANewcomer) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("a", 1, 2), &error);
+  ASSERT_NE(a, nullptr) << error;
+  Truncate(a->path(), 0);
+  // a (no watcher here) does not replace it: the newcomer waits for it, then refuses.
+  EXPECT_EQ(LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("b", 1, 2), &error), nullptr);
+  EXPECT_NE(error.find("truncated to 0 bytes"), std::string::npos) << error;
+  EXPECT_NE(error.find("live processes still use it"), std::string::npos) << error;
+  a->CheckFile();  // a's watcher replaces it
+  EXPECT_NE(LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("b", 1, 2), &error), nullptr) << error;
+}
+
+TEST(LedgerLoss, ForeignContentIsRefusedNeverReplaced) {
+  TempDir tmp;
+  std::string error;
+  std::vector<char> noise(GS_LEDGER_FILE_BYTES);
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<char>(i * 7919 + 13);
+  for (const size_t size : {noise.size(), size_t{5000}, size_t{3}}) {
+    {
+      const int fd = open(tmp.ledger().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ASSERT_EQ(write(fd, noise.data(), size), static_cast<ssize_t>(size));
+      close(fd);
+    }
+    EXPECT_EQ(LedgerSession::Open(tmp.path(), kUuid, 64 * kMiB, Tenant("a", 1, 2), &error), nullptr) << size;
+    EXPECT_NE(error.find(tmp.ledger()), std::string::npos) << error;
+    struct stat st {};
+    ASSERT_EQ(stat(tmp.ledger().c_str(), &st), 0);
+    EXPECT_EQ(static_cast<size_t>(st.st_size), size) << "left as it was";
+  }
+}
+
+// One stray nonzero byte at header offset 256 (the first waiter's ticket) made every first
+// burst yield to a waiter that never was, and under the none resolver every burst, forever.
+TEST(LedgerTrust, AStrayByteInTheWaiterTableIsNoWaiter) {
+  TempDir tmp;
+  std::string error;
+  TenantConfig none = Tenant("a", 0, 10);
+  none.resolver = ResolverKind::kNone;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 10 * kMiB, none, &error);
+  ASSERT_NE(a, nullptr) << error;
+  Poke<uint8_t>(a->path(), offsetof(GsLedgerHeader, waiters), 1);
+  EXPECT_TRUE(Snapshot(a->path()).waiters.empty()) << "no phantom waiter is shown";
+  EXPECT_EQ(Snapshot(a->path()).waiting, 0u);
+  EXPECT_TRUE(a->TryCharge(5 * kMiB)) << "an empty GPU";
+  // The same byte under the wait resolver, retry mode: the first burst is not refused either.
+  TempDir tmp2;
+  TenantConfig wait = Tenant("w", 0, 10);
+  wait.resolver = ResolverKind::kWait;
+  auto w = LedgerSession::Open(tmp2.path(), kUuid, 10 * kMiB, wait, &error);
+  ASSERT_NE(w, nullptr) << error;
+  Poke<uint8_t>(w->path(), offsetof(GsLedgerHeader, waiters), 1);
+  Poke<uint32_t>(w->path(), offsetof(GsLedgerHeader, waiting), 7);  // and a stray count
+  EXPECT_TRUE(w->TryCharge(5 * kMiB, 1'000'000'000ull, /*wait_on_retry_only=*/true));
+  const LedgerSnapshot snap = Snapshot(w->path());
+  EXPECT_TRUE(snap.waiters.empty());
+  int fd = open(w->path().c_str(), O_RDONLY);
+  GsLedgerHeader h{};
+  ASSERT_EQ(pread(fd, &h, sizeof h, 0), static_cast<ssize_t>(sizeof h));
+  close(fd);
+  EXPECT_EQ(h.waiters[0].ticket, 0u) << "dropped";
+  EXPECT_EQ(h.waiting, 0u) << "recounted";
+}
+
+// usable_bytes and total_bytes forged to 1 TiB let two 12 GiB requests in on a 16 GiB GPU.
+TEST(LedgerTrust, AForgedCapacityIsBoundedByWhatWasMeasured) {
+  TempDir tmp;
+  std::string error;
+  { ASSERT_NE(LedgerSession::Open(tmp.path(), kUuid, 16 * kMiB, Tenant("x", 0, 1), &error), nullptr) << error; }
+  Poke<uint64_t>(tmp.ledger(), offsetof(GsLedgerHeader, total_bytes), 1ull << 40);
+  Poke<uint64_t>(tmp.ledger(), offsetof(GsLedgerHeader, usable_bytes), 1ull << 40);
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 16 * kMiB, Tenant("a", 12, 12), &error);
+  ASSERT_NE(a, nullptr) << error;
+  EXPECT_EQ(a->usable_bytes(), 16 * kMiB);
+  EXPECT_EQ(LedgerSession::Open(tmp.path(), kUuid, 16 * kMiB, Tenant("b", 12, 12), &error), nullptr);
+  EXPECT_NE(error.find("can guarantee only " + std::to_string(4 * kMiB)), std::string::npos) << error;
+  ASSERT_TRUE(a->TryCharge(12 * kMiB));
+  auto c = LedgerSession::Open(tmp.path(), kUuid, 16 * kMiB, Tenant("c", 0, 12), &error);
+  ASSERT_NE(c, nullptr) << error;
+  EXPECT_FALSE(c->TryCharge(5 * kMiB)) << "bursts are bounded too";
+  EXPECT_TRUE(c->TryCharge(4 * kMiB));
+}
+
+// hidden_bytes counts as used by others until hidden_until_ns, written kHiddenTtlNs ahead: a
+// deadline far in the future refused every burst for as long as it said.
+TEST(LedgerTrust, AForgedHiddenMemoryDeadlineIsNotBelieved) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 10 * kMiB, Tenant("a", 0, 10), &error);
+  ASSERT_NE(a, nullptr) << error;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(now.tv_nsec);
+  Poke<uint64_t>(a->path(), offsetof(GsLedgerHeader, hidden_bytes), 10 * kMiB);
+  Poke<uint64_t>(a->path(), offsetof(GsLedgerHeader, hidden_until_ns), now_ns + 3600'000'000'000ull);
+  EXPECT_TRUE(a->TryCharge(5 * kMiB));
+}
+
+// A tenant word left frozen with nobody recounting (written so: a recounter that died is
+// repaired through EOWNERDEAD) made the locked path retry forever.
+TEST(LedgerTrust, AFrozenWordNobodyRecountsDoesNotHangCharges) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 100 * kMiB, Tenant("a", 10, 50), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(5 * kMiB));
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(5);
+    Poke<uint64_t>(a->path(), GS_LEDGER_HEADER_BYTES + a->tenant_index() * GS_LEDGER_TENANT_SLOT_BYTES +
+                                  offsetof(GsLedgerTenant, used_bytes), GS_TENANT_USED_FROZEN | (5 * kMiB));
+    const bool burst = a->TryCharge(20 * kMiB);  // past the request: the locked path
+    Poke<uint64_t>(a->path(), GS_LEDGER_HEADER_BYTES + a->tenant_index() * GS_LEDGER_TENANT_SLOT_BYTES +
+                                  offsetof(GsLedgerTenant, used_bytes), GS_TENANT_USED_FROZEN | (25 * kMiB));
+    a->ForceCharge(kMiB);
+    a->Uncharge(kMiB);
+    _exit(burst && a->tenant_used_bytes() == 25 * kMiB ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << (WIFSIGNALED(status) ? "hung (killed by the alarm)" : "wrong totals");
+}
+
+}  // namespace
+}  // namespace gpushare::quota
