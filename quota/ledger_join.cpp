@@ -92,9 +92,9 @@ std::unique_ptr<LedgerSession> LedgerSession::OpenSession(const std::string& dir
         s->fd_ = -1;
         break;
       }
-      if (r == lf::ReplaceResult::kReplaced)
-        GS_LOG_WARN("gpushare: the ledger {} was {}{}: replaced it with a new one", s->path_, damage,
-                    rejoin != 0 ? "" : " and no process used it");
+      if (r == lf::ReplaceResult::kReplaced && rejoin == 0)  // a re-joining process says it all once
+        GS_LOG_WARN("gpushare: the ledger {} was {} and no process used it: replaced it with a new one", s->path_,
+                    damage);
     } else if (tick >= kDamagedWaitTicks) {
       *error = "gpushare: refusing the ledger " + s->path_ + ": " + damage +
                ", and live processes still use it (they replace it once they see it; remove it once they exit)";

@@ -67,6 +67,10 @@ uint32_t LedgerSession::DamageSeen() const {
 
 uint32_t LedgerSession::InspectFile() const {
   struct stat st {};
+  // The file this session mapped first (whoever replaced it since), then the path.
+  if (fstat(fd_, &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_ &&
+      static_cast<uint64_t>(st.st_size) != GS_LEDGER_FILE_BYTES)
+    return GS_REJOIN_TRUNCATED;
   if (lstat(path_.c_str(), &st) != 0) return errno == ENOENT || errno == ENOTDIR ? GS_REJOIN_REMOVED : 0;
   if (st.st_dev != dev_ || st.st_ino != ino_) return GS_REJOIN_REPLACED;
   if (static_cast<uint64_t>(st.st_size) != GS_LEDGER_FILE_BYTES) return GS_REJOIN_TRUNCATED;
