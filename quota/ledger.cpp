@@ -217,7 +217,10 @@ uint64_t LedgerSession::NoteHiddenMemory(uint64_t physical_free_bytes) {
 }
 
 void LedgerSession::NoteActivity(uint64_t now_ns) {
-  if (LedgerSession* next = SuccessorIfLost()) next->NoteActivity(now_ns);
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->NoteActivity(now_ns);
+    return;
+  }
   __atomic_store_n(&process_->last_active_ns, now_ns, __ATOMIC_RELAXED);
 }
 

@@ -253,7 +253,6 @@ class LedgerSession {
   [[gnu::cold, gnu::noinline]] void AdjustLost(uint64_t bytes, bool add);
   void ReconcileLocked();
   void Rejoin();
-  LedgerSession* SuccessorIfLost() const { return Lost() ? successor() : nullptr; }
   // resolver_wait.cpp: the locked path, the waiter table and the futex.
   [[gnu::cold, gnu::noinline]] bool TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns,
                                                   bool wait_on_retry_only);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The ledger file itself: its directory, race-free creation, mapping and validation. Internal to
-// quota/ledger.cpp and quota/ledger_snapshot.cpp; everything here refuses rather than trusts.
+// The ledger file itself: its directory (quota/ledger_dir.cpp), race-free creation and
+// replacement, mapping and validation. Internal to quota/ledger*.cpp; everything here refuses
+// rather than trusts.
 #pragma once
 #include <sys/stat.h>
 #include <sys/types.h>

@@ -305,6 +305,8 @@ bool LedgerSession::ClaimProcessSlot(std::string* error) {
 LedgerSession::~LedgerSession() { Leave(); }
 
 void LedgerSession::Leave() {
+  if (process_ != nullptr && !Lost())
+    if (const uint32_t why = DamageSeen(); why != 0) MarkLost(why);  // then nothing in it is touched
   if (Lost()) {
     // The file is not ours any more: nothing in it is touched, and the mapping stays (see
     // quota/ledger_fault.h); the successor leaves the ledger that carries what this process held.

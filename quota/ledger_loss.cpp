@@ -21,7 +21,7 @@
 #include "quota/ledger.h"
 #include "quota/ledger_fault.h"
 #include "quota/ledger_file.h"
-#include "quota/slot_liveness.h"
+#include "quota/robust_lock.h"
 #include "src/log.h"
 
 namespace gpushare::quota {
@@ -163,8 +163,9 @@ void LedgerSession::Rejoin() {
   if (next == nullptr) {
     if (error != rejoin_error_) {
       rejoin_error_ = error;
+      const std::string why = error.rfind("gpushare: ", 0) == 0 ? error.substr(10) : error;
       fmt::print(stderr, "{}: it keeps the {} bytes it holds and is granted no more until it can re-join ({}; "
-                 "retried every second)\n", what, Held(), error);
+                 "retried every second)\n", what, Held(), why);
       std::fflush(stderr);
     }
     return;
@@ -179,9 +180,16 @@ void LedgerSession::Rejoin() {
     carried_ = carried;
     successor_.store(next.release(), std::memory_order_release);
   }
-  // Our records in the old file, when it is the same one, must not count twice: once our slot's
-  // lock is gone, the next reaper there releases what it says.
-  ReleaseSlotLock(fd_, lf::ProcessSlotOffset(process_index_), GS_LEDGER_PROCESS_SLOT_BYTES);
+  // Re-joined the very file (only this process's records in it were overwritten): the old slot
+  // stays ours (its lock keeps others from claiming it, and compute still writes there) but must
+  // not count twice, so it is emptied and the totals recounted from the slots.
+  if (successor()->dev_ == dev_ && successor()->ino_ == ino_ && !ledger_fault::Faulted(fault_slot_)) {
+    RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { ReapLocked(/*all_tenants=*/true); });
+    if (guard.held()) {
+      A(process_->used_bytes).store(0, std::memory_order_release);
+      ReapLocked(/*all_tenants=*/true);
+    }
+  }
   fmt::print(stderr, "{}: it re-joined the ledger now at that path, carrying the {} bytes it holds{}\n", what, carried,
              degraded ? "; its request could not be guaranteed again, so it runs best-effort (request 0)" : "");
   std::fflush(stderr);

@@ -14,6 +14,8 @@
 // ask takes it. Nobody starves: a waiter's ticket only gets older, and every quantum ends.
 //
 // The process side (gating, draining, copying, swap-in) is quota/swap_agent.cpp.
+#include <time.h>
+
 #include <algorithm>
 #include <climits>
 #include <vector>
@@ -125,14 +127,23 @@ uint64_t LedgerSession::SwapAsk(uint32_t* seq) const {
 }
 
 void LedgerSession::WaitForSwapAsk(uint32_t seq, uint64_t timeout_ns) const {
-  if (const LedgerSession* next = SuccessorIfLost()) return next->WaitForSwapAsk(seq, timeout_ns);
+  if (Lost()) {
+    if (const LedgerSession* next = successor()) return next->WaitForSwapAsk(seq, timeout_ns);
+    const timespec nothing_can_ask{static_cast<time_t>(timeout_ns / 1'000'000'000ull),
+                                   static_cast<long>(timeout_ns % 1'000'000'000ull)};
+    nanosleep(&nothing_can_ask, nullptr);
+    return;
+  }
   const ErrnoKeeper keep_errno;
   // Shared: requesters in other processes wake it.
   FutexWait(&tenant_->swap_seq, seq, timeout_ns, FutexScope::kShared);
 }
 
 void LedgerSession::NoteSwappedOut(uint64_t bytes, uint64_t ns, uint64_t answered) {
-  if (LedgerSession* next = SuccessorIfLost()) return next->NoteSwappedOut(bytes, ns, answered);
+  if (Lost()) {
+    if (LedgerSession* next = successor()) next->NoteSwappedOut(bytes, ns, answered);
+    return;
+  }
   auto ask = A(tenant_->swap_ask_bytes);
   uint64_t a = ask.load(std::memory_order_relaxed);
   while (!ask.compare_exchange_weak(a, a > answered ? a - answered : 0, std::memory_order_acq_rel)) {
@@ -146,7 +157,10 @@ void LedgerSession::NoteSwappedOut(uint64_t bytes, uint64_t ns, uint64_t answere
 }
 
 void LedgerSession::NoteSwappedIn(uint64_t bytes, uint64_t ns, uint64_t wait_ns) {
-  if (LedgerSession* next = SuccessorIfLost()) return next->NoteSwappedIn(bytes, ns, wait_ns);
+  if (Lost()) {
+    if (LedgerSession* next = successor()) next->NoteSwappedIn(bytes, ns, wait_ns);
+    return;
+  }
   A(tenant_->swap_turn_ns).store(lf::NowMonotonicNs(), std::memory_order_relaxed);
   if (bytes == 0) return;
   A(tenant_->swaps_in).fetch_add(1, std::memory_order_relaxed);
@@ -158,19 +172,28 @@ void LedgerSession::NoteSwappedIn(uint64_t bytes, uint64_t ns, uint64_t wait_ns)
 }
 
 void LedgerSession::SetSwapState(uint32_t state) {
-  if (LedgerSession* next = SuccessorIfLost()) next->SetSwapState(state);
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->SetSwapState(state);
+    return;
+  }
   __atomic_store_n(&process_->swap_state, state, __ATOMIC_RELEASE);
   A(process_->swap_state_since_ns).store(lf::NowMonotonicNs(), std::memory_order_relaxed);
 }
 
 void LedgerSession::SetSwapBytes(uint64_t swappable_bytes, uint64_t out_bytes) {
-  if (LedgerSession* next = SuccessorIfLost()) next->SetSwapBytes(swappable_bytes, out_bytes);
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->SetSwapBytes(swappable_bytes, out_bytes);
+    return;
+  }
   A(process_->swappable_bytes).store(swappable_bytes, std::memory_order_relaxed);
   A(process_->swapped_out_bytes).store(out_bytes, std::memory_order_relaxed);
 }
 
 void LedgerSession::SetStagingBytes(uint64_t bytes) {
-  if (LedgerSession* next = SuccessorIfLost()) next->SetStagingBytes(bytes);
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->SetStagingBytes(bytes);
+    return;
+  }
   A(process_->staging_bytes).store(bytes, std::memory_order_relaxed);
 }
 
