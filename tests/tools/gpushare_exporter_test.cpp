@@ -130,7 +130,7 @@ TEST(Metrics, RenderedTextParsesAndCarriesTheLedger) {
   EXPECT_EQ(Find(samples, "gpushare_waits_total", k8s.name)->value, 4);
   EXPECT_EQ(Find(samples, "gpushare_terminations_total", k8s.name)->value, 1);
   EXPECT_EQ(Find(samples, "gpushare_processes", k8s.name)->value, 1) << "only live processes";
-  const Sample* escaped = Find(samples, "gpushare_memory_limit_bytes", odd.name);
+  const Sample* escaped = Find(samples, "gpushare_memory_limit_bytes", "we\"ird\\\\name\\x0ax");
   ASSERT_NE(escaped, nullptr) << "escaped label values round-trip";
   EXPECT_EQ(escaped->labels.count("namespace"), 0u);
   EXPECT_EQ(Find(samples, "gpushare_device_memory_requested_bytes")->value, 60.0 * kMiB);
