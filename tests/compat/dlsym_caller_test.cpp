@@ -14,6 +14,8 @@
 extern "C" {
 // dlsym_shim.cpp (preloaded)
 void* compat_shim_next(const char* name);
+void* compat_shim_next_layered_at_load();
+void* compat_shim_next_alloc_at_load();
 int compat_shim_call_layered();
 CUresult compat_shim_call_alloc(CUdeviceptr* dptr, size_t bytes);
 // dlsym_ompt_like.cpp
@@ -74,10 +76,12 @@ TEST(DlsymCaller, APreloadedShimGetsTheNextDefinitionNotItsOwn) {
   EXPECT_EQ(compat_shim_next("compat_layered"), base)
       << "got " << ObjectOf(compat_shim_next("compat_layered"));
   EXPECT_EQ(compat_shim_call_layered(), 101) << "-1: the shim was handed its own definition";
+  EXPECT_EQ(compat_shim_next_layered_at_load(), base) << "asked from the shim's constructor";
 }
 
 TEST(DlsymCaller, APreloadedShimForwardsDriverCallsThroughGpushare) {
   ExpectDriversAllocOrWrapper(compat_shim_next("cuMemAlloc_v2"));
+  EXPECT_EQ(compat_shim_next_alloc_at_load(), compat_shim_next("cuMemAlloc_v2")) << "asked from the shim's constructor";
 
   // The shim's forwarded allocation is charged: 2 GiB exceeds the 1 GiB limit under gpushare
   // (GPUSHARE_MEM_LIMIT) and fits the fake 4 GiB device without it.

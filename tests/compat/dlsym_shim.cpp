@@ -31,7 +31,22 @@ COMPAT_LOCAL CUresult compat_shim_alloc(CUdeviceptr* dptr, size_t bytes) {
 COMPAT_EXPORT int compat_layered() __attribute__((alias("compat_shim_layered")));
 COMPAT_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) __attribute__((alias("compat_shim_alloc")));
 
-// For the test: what dlsym(RTLD_NEXT, name) answers this library, and its own definitions.
+// Shims look their next definitions up in their constructor, which runs before libgpushare's when
+// the shim is preloaded after it: gpushare's dlsym must answer before its own initialisation.
+namespace {
+void* g_next_layered_at_load;
+void* g_next_alloc_at_load;
+}
+
+__attribute__((constructor)) static void compat_shim_load() {
+  g_next_layered_at_load = dlsym(RTLD_NEXT, "compat_layered");
+  g_next_alloc_at_load = dlsym(RTLD_NEXT, "cuMemAlloc_v2");
+}
+
+// For the test: what dlsym(RTLD_NEXT, name) answers this library, now and at load, and calls
+// to its own definitions.
 COMPAT_EXPORT void* compat_shim_next(const char* name) { return dlsym(RTLD_NEXT, name); }
+COMPAT_EXPORT void* compat_shim_next_layered_at_load() { return g_next_layered_at_load; }
+COMPAT_EXPORT void* compat_shim_next_alloc_at_load() { return g_next_alloc_at_load; }
 COMPAT_EXPORT int compat_shim_call_layered() { return compat_shim_layered(); }
 COMPAT_EXPORT CUresult compat_shim_call_alloc(CUdeviceptr* dptr, size_t bytes) { return compat_shim_alloc(dptr, bytes); }
