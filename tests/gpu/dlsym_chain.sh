@@ -5,25 +5,31 @@
 # (dlsym_shim.c: wraps pthread_create and cuMemAlloc_v2, forwards through dlsym(RTLD_NEXT))
 # preloaded after and before libgpushare; a driver-API program whose cuMemAlloc goes through that
 # shim into gpushare. With .stage/lib-main/libgpushare.so (a build of main) it also shows main's
-# failure, as INFO.   bash tests/gpu/dlsym.sh [STAGE_DIR]   (about 1-2 minutes)
+# failure, as INFO. Run by compat.sh (section dlsym), or alone, in about a minute:
+#   bash tests/gpu/dlsym_chain.sh [STAGE_DIR]
+# Prints the rows, then one "SUMMARY:" line; exits 0 iff no row failed. Logs: $OUT/dlsym_chain.
 set -u
 STAGE=$(cd "${1:-.stage}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUTD=${OUT:-/tmp/gpushare-out}/dlsym
+LOGS=${OUT:-/tmp/gpushare-out}/dlsym_chain
+OUTD=$LOGS
 mkdir -p "$OUTD"
+BUDGET=${DLSYM_BUDGET:-110}
 LIB=$STAGE/lib/libgpushare.so
 MAIN_LIB=$STAGE/lib-main/libgpushare.so
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+for v in $(compgen -e | grep -E '^(GPUSHARE_|CUDA_DEVICE_|LD_PRELOAD$)'); do unset "$v"; done
 export PYTHONUNBUFFERED=1 GPUSHARE_LEDGER_DIR=$WORK/ledger
-rows=()
-row() { rows+=("$(printf '%-5s %-28s %s' "$1" "$2" "$3")"); }
+# shellcheck source=rows.sh
+. "$HERE/rows.sh"
+row() { record "$2" "$1" "$3"; }  # STATUS NAME FIGURES
 
 # NAME: the run's stdout+stderr are in $OUTD/NAME.log; 0 iff the program passed and no SHIM FAIL
 run() {  # NAME PRELOAD LIMIT CMD...
   local name=$1 preload=$2 limit=$3; shift 3
   GPUSHARE_TENANT=dlsym-$name GPUSHARE_MEM_LIMIT=$limit LD_PRELOAD=$preload \
-    timeout 180 "$@" >"$OUTD/$name.log" 2>&1
+    timeout -k 5 "$(tmo 60)" "$@" >"$OUTD/$name.log" 2>&1 </dev/null
   local rc=$?
   grep -q "SHIM FAIL" "$OUTD/$name.log" && rc=99
   return $rc
@@ -93,7 +99,7 @@ int main() {
 }
 EOF
 
-echo "== GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+row INFO preflight_gpu "$(timeout 20 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -n1)"
 if [ -f "$LIB" ]; then row PASS preflight_library "$LIB"; else row FAIL preflight_library "missing $LIB"; fi
 if gcc -O2 -shared -fPIC -fno-optimize-sibling-calls -o "$WORK/libdlsym_shim.so" "$HERE/dlsym_shim.c" -ldl -lpthread \
     >"$OUTD/build_shim.log" 2>&1; then row PASS build_shim "dlsym_shim.c"; else row FAIL build_shim "see build_shim.log"; fi
@@ -103,6 +109,7 @@ SHIM=$WORK/libdlsym_shim.so
 G4=$((4 << 30))
 
 torch_row() {  # NAME PRELOAD [shim]
+  if over_budget; then row SKIP "$1" "time budget (${BUDGET}s) used up"; return; fi
   if run "$1" "$2" 4Gi python3 "$WORK/torch_check.py" $G4; then
     if [ "${3:-}" = shim ]; then
       local creates; creates=$(shim_forwarded "$1" pthread_create)
@@ -125,6 +132,7 @@ torch_row torch_shim_before_gpushare "$SHIM:$LIB" shim
 for order in before after; do
   name=driver_shim_${order}_gpushare
   if [ $order = before ]; then preload=$SHIM:$LIB; else preload=$LIB:$SHIM; fi
+  if over_budget; then row SKIP $name "time budget (${BUDGET}s) used up"; continue; fi
   if run $name "$preload" 1Gi "$WORK/alloc"; then
     allocs=$(shim_forwarded $name cuMemAlloc_v2)
     if [ $order = before ] && [ "${allocs:-0}" -lt 2 ]; then
@@ -138,21 +146,30 @@ for order in before after; do
 done
 
 for fw in jax cupy; do
-  if ! python3 -c "import $fw" >/dev/null 2>&1; then row SKIP "${fw}_shim_after_gpushare" "$fw not importable"; continue; fi
   name=${fw}_shim_after_gpushare
+  if over_budget; then row SKIP $name "time budget (${BUDGET}s) used up"; continue; fi
   if XLA_PYTHON_CLIENT_PREALLOCATE=true run $name "$LIB:$SHIM" 4Gi python3 "$WORK/${fw}_check.py" $G4; then
-    row PASS $name "$(summary $name)"; else row FAIL $name "rc=$? $(summary $name)"; fi
+    row PASS $name "$(summary $name)"
+  elif grep -q "No module named '$fw'" "$OUTD/$name.log"; then
+    row INFO $name "$fw is not installed"
+  else
+    row FAIL $name "rc=$? $(summary $name)"
+  fi
 done
 
-if [ -f "$MAIN_LIB" ]; then
+if [ -f "$MAIN_LIB" ] && ! over_budget; then
   for pair in "torch_main_shim_after:$MAIN_LIB:$SHIM" "torch_main_shim_before:$SHIM:$MAIN_LIB"; do
     name=${pair%%:*}
     run "$name" "${pair#*:}" 4Gi python3 "$WORK/torch_check.py" $G4
-    row INFO "$name" "main's library: rc=$? $(summary "$name" | tr '\n' ' ')"
+    row INFO "$name" "main's library: rc=$? $(summary "$name")"
   done
+  run driver_main_shim_before "$SHIM:$MAIN_LIB" 1Gi "$WORK/alloc"
+  row INFO driver_main_shim_before "main's library: rc=$? $(summary driver_main_shim_before)"
 fi
 
-echo
-echo "== dlsym rows (logs in $OUTD)"
-printf '%s\n' "${rows[@]}" | tee "$OUTD/summary.txt"
-! grep -q '^FAIL' "$OUTD/summary.txt"
+print_rows "dlsym answered for the caller"
+rc=$?
+fails=$(printf '%s\n' "${STATUS[@]}" | grep -cvE '^(PASS|INFO)$')
+echo "SUMMARY: $(printf '%s\n' "${STATUS[@]}" | grep -c '^PASS$') passed, $fails failed/skipped$(
+  for i in "${!NAMES[@]}"; do [[ ${STATUS[$i]} == PASS || ${STATUS[$i]} == INFO ]] || printf ' %s' "${NAMES[$i]}"; done)"
+exit $rc
