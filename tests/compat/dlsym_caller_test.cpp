@@ -8,8 +8,10 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
+#include <thread>
 
 extern "C" {
 // dlsym_shim.cpp (preloaded)
@@ -106,6 +108,13 @@ TEST(DlsymCaller, APreloadedShimForwardsDriverCallsThroughGpushare) {
   EXPECT_EQ(cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
 }
 
+TEST(DlsymCaller, TheProgramsNextIsTheFirstDefinitionAfterIt) {
+  // The program defines no cuMemAlloc_v2: everything after it is the whole global scope.
+  void* next = dlsym(RTLD_NEXT, "cuMemAlloc_v2");
+  EXPECT_NE(next, nullptr);
+  EXPECT_EQ(next, dlsym(RTLD_DEFAULT, "cuMemAlloc_v2")) << "RTLD_NEXT answered " << ObjectOf(next);
+}
+
 TEST(DlsymCaller, AnInterposersOwnDefinitionIsItsOwnOnItsHandle) {
   void* shim = dlopen("libgs_compat_shim.so", RTLD_NOLOAD | RTLD_LAZY);
   ASSERT_NE(shim, nullptr);
@@ -147,6 +156,25 @@ TEST(DlsymCaller, ADlopenedPluginFindsItsLocalDependency) {
   EXPECT_EQ(deflt("cuMemAlloc_v2"), dlsym(RTLD_DEFAULT, "cuMemAlloc_v2"))
       << "RTLD_DEFAULT answered " << ObjectOf(deflt("cuMemAlloc_v2"));
   dlclose(plugin);
+}
+
+// RTLD_NEXT for the driver's names walks the loaded objects: objects loaded and unloaded
+// meanwhile by another thread neither crash it nor change what it finds.
+TEST(DlsymCaller, LoadsAndUnloadsMeanwhileChangeNothing) {
+  const void* expected = compat_shim_next("cuMemAlloc_v2");
+  ASSERT_NE(expected, nullptr);
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop.load()) {
+      void* plugin = dlopen(GS_COMPAT_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+      if (plugin != nullptr) dlclose(plugin);
+    }
+  });
+  int differed = 0;
+  for (int i = 0; i < 2000; ++i) differed += compat_shim_next("cuMemAlloc_v2") != expected ? 1 : 0;
+  stop.store(true);
+  churn.join();
+  EXPECT_EQ(differed, 0);
 }
 
 }  // namespace
