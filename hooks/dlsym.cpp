@@ -81,7 +81,8 @@ extern "C" __attribute__((visibility("hidden"))) int gs_dlsym_route(void* handle
     return 0;
   }
   // Nothing after the caller defines it, but glibc also searches a dlopened caller's own
-  // dependencies, which may have been loaded before it (a plugin that needs libcuda).
+  // dependencies, which may have been loaded before it (a plugin that needs libcuda): the loaded
+  // driver's entry point stands for them (where glibc, for a plugin without libcuda, says NULL).
   *result = Wrapped(next.address != nullptr ? next.address : DriversOwn(symbol), symbol, wrapper);
   return 1;
 }
