@@ -143,7 +143,7 @@ std::string FindLibrary(const std::string& exe_dir, const std::string& explicit_
     return realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
   }
   std::string looked;
-  for (const std::string& path : candidates) looked += (looked.empty() ? "" : ", ") + path;
+  for (const std::string& path : candidates) looked += (looked.empty() ? "" : ", ") + Printable(path);
   *error = fmt::format("cannot find libgpushare.so (looked at {}); pass --library PATH", looked);
   return {};
 }
