@@ -52,21 +52,24 @@ struct HamiMemory {
   static constexpr std::string_view kAccepted =
       "examples: 4096m, 4g, 4Gi, 4GiB, 1.5g, 1073741824; K, M and G are binary; 0 is no limit";
   static bool Read(const EnvLookup& env, const char* variable, Layer& out, Options& o) {
-    auto read_one = [&](const std::string& name, std::optional<DeviceMemory>& slot) {
+    auto read_one = [&](const std::string& name, std::optional<DeviceMemory>& slot, bool per_device) {
       const char* set = env(name.c_str());
       if (set == nullptr) return;
       const std::optional<uint64_t> bytes = ParseHamiBytes(set);
       if (!bytes) {
         o.errors.push_back(InvalidValue(name, set, kAccepted));
       } else if (*bytes == 0) {
-        o.notes.push_back(fmt::format("{}=\"{}\" (HAMi) is no limit, as HAMi-core reads 0", name, set));
+        o.notes.push_back(per_device ? fmt::format("{}=\"{}\" (HAMi) gives no value for its device, as HAMi-core "
+                                                   "reads 0: {} applies there, if set",
+                                                   name, set, variable)
+                                     : fmt::format("{}=\"{}\" (HAMi) is no limit, as HAMi-core reads 0", name, set));
       } else {
         slot = DeviceMemory::Bytes(*bytes, name, set);
         slot->cap_at_device = true;
       }
     };
-    read_one(variable, out.all);
-    for (int i = 0; i < kMaxDevices; ++i) read_one(fmt::format("{}_{}", variable, i), out.device[i]);
+    read_one(variable, out.all, false);
+    for (int i = 0; i < kMaxDevices; ++i) read_one(fmt::format("{}_{}", variable, i), out.device[i], true);
     return !out.empty();
   }
 };
