@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/tenant_name.h"
+
 namespace gpushare::quota {
 
 namespace {
@@ -91,7 +93,12 @@ std::string DefaultTenantName(const std::string& cgroup_file) {
   if (!short_id.empty()) return "ctr-" + short_id;
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return "pid-" + std::to_string(getpid()) + "@" + (host[0] != '\0' ? host : "localhost");
+  return ProcessTenantName(getpid(), host);
+}
+
+std::string ProcessTenantName(int pid, std::string_view host) {
+  // A UTS namespace's hostname may hold any byte but '\0': sanitised, never refused.
+  return SanitizeTenantName("pid-" + std::to_string(pid) + "@" + (host.empty() ? "localhost" : std::string(host)));
 }
 
 }  // namespace gpushare::quota

@@ -21,7 +21,11 @@ CgroupIdentity ParseCgroupIdentity(std::string_view cgroup_text);
 CgroupIdentity ReadCgroupIdentity(const std::string& cgroup_file = "/proc/self/cgroup");
 
 // "pod<uid>/<first 12 hex of the container id>" in Kubernetes, "ctr-<12 hex>" in a plain
-// container, else "pid-<pid>@<hostname>" (a tenant of one process).
+// container, else "pid-<pid>@<hostname>" (a tenant of one process). Always in the tenant
+// alphabet (src/tenant_name.h): the uid and the id are hex, the hostname is sanitised.
 std::string DefaultTenantName(const std::string& cgroup_file = "/proc/self/cgroup");
+
+// "pid-<pid>@<host>", bytes outside the alphabet made '_' (cut to 127 bytes).
+std::string ProcessTenantName(int pid, std::string_view host);
 
 }  // namespace gpushare::quota

@@ -10,6 +10,7 @@
 
 #include "gpushare/ledger_abi.h"
 #include "src/hami_grammar.h"
+#include "src/tenant_name.h"
 
 namespace gpushare {
 namespace {
@@ -220,8 +221,11 @@ struct PodTenant {
     if (set < 3) return false;
     bool ok = true;
     for (int i = 0; i < 3; ++i) {
-      if (value[i].empty() || value[i].find('/') != std::string::npos) {
-        o.errors.push_back(InvalidValue(kParts[i], value[i], "a non-empty Kubernetes name without '/'"));
+      std::string problem = TenantNameProblem(value[i]);
+      if (problem.empty() && value[i].find('/') != std::string::npos)
+        problem = fmt::format("byte {} is '/'", value[i].find('/') + 1);
+      if (!problem.empty()) {
+        o.errors.push_back(InvalidValue(kParts[i], value[i], problem + "; a Kubernetes name: letters, digits, - and ."));
         ok = false;
       }
     }

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // gpushare-exporter: a Prometheus endpoint over the node's ledgers (tools/metrics.h), served by
-// cpp-httplib. Reads the ledger files at every scrape; needs neither a GPU nor CUDA.
+// cpp-httplib behind tools/guarded_server.h (slow or hostile clients cannot stall it). Reads the
+// ledger files at every scrape; needs neither a GPU nor CUDA.
 //   gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR]
-#include <httplib.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "quota/ledger.h"
+#include "tools/guarded_server.h"
 #include "tools/metrics.h"
 
 namespace {
@@ -77,7 +77,8 @@ int Run(int argc, char** argv) {
     }
   }
 
-  httplib::Server server;
+  // Bounds on each request's head, time and body, and on connections (tools/guarded_server.h).
+  gpushare::tools::GuardedServer server;
   server.Get("/metrics", [&dir](const httplib::Request&, httplib::Response& res) {
     res.set_content(Scrape(dir), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -85,12 +86,7 @@ int Run(int argc, char** argv) {
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("gpushare-exporter: metrics at /metrics\n", "text/plain");
   });
-  int port = listen.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(listen.host);
-  } else if (!server.bind_to_port(listen.host, port)) {
-    port = -1;
-  }
+  const int port = server.Bind(listen.host, listen.port);
   if (port < 0) {
     std::fprintf(stderr, "gpushare-exporter: cannot listen on %s:%d\n", listen.host.c_str(), listen.port);
     return 1;

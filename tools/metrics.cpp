@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "src/contracts.h"
+#include "src/printable.h"
 
 namespace gpushare::metrics {
 namespace {
@@ -119,10 +120,9 @@ std::string TenantLabels(const LedgerSnapshot& l, const TenantSnapshot& t) {
 
 std::string EscapeLabelValue(std::string_view value) {
   std::string out;
-  for (char c : value) {
+  for (char c : Printable(value)) {
     if (c == '\\') out += "\\\\";
     else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
     else out += c;
   }
   return out;

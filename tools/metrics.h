@@ -17,7 +17,9 @@ namespace gpushare::metrics {
 // Every metric of every ledger; `unreadable` ledger files are counted in gpushare_ledger_errors.
 std::string Render(const std::vector<quota::LedgerSnapshot>& ledgers, size_t unreadable);
 
-// A label value with \, " and newline escaped.
+// A label value for the exposition format: made printable ASCII first (Printable,
+// src/printable.h: a ledger may hold any bytes in a name, and the format wants valid UTF-8 without
+// raw control bytes), then \ and " escaped.
 std::string EscapeLabelValue(std::string_view value);
 
 }  // namespace gpushare::metrics
