@@ -8,7 +8,8 @@
 # One call, about 6 minutes on the H100. Builds its C/C++ programs with g++/nvcc into a temp
 # dir, runs each step under a timeout, keeps going after failures, and prints the table last.
 # Logs: $OUT/compat (or /tmp/gpushare-out/compat). COMPAT_ONLY=REGEX runs only the rows whose
-# section name matches (sections: clients hami slice green graph smi starts args dlsym).
+# section name matches (sections: clients hami slice green graph smi starts args dlsym);
+# COMPAT_WAYS=GPUSHARE_MEM_LIMIT=6Gi runs the clients under one of the two ways only.
 set -u
 set -o pipefail
 
@@ -56,7 +57,7 @@ device_total=$(timeout 60 "$PY" -c 'import torch; print(torch.cuda.mem_get_info(
 
 # ---- the clients, under the quota both ways ----------------------------------------------------
 if section clients; then
-  for way in GPUSHARE_MEM_LIMIT=6Gi CUDA_DEVICE_MEMORY_LIMIT=6g; do
+  for way in ${COMPAT_WAYS:-GPUSHARE_MEM_LIMIT=6Gi CUDA_DEVICE_MEMORY_LIMIT=6g}; do
     tag=$([[ $way == GPUSHARE* ]] && echo gs || echo hami)
     preloaded "hf_$tag" 180 "$way" -- "$PY" "$W" hf "$Q"
     preloaded "jax_$tag" 120 "$way" -- "$PY" "$W" jax "$Q"
