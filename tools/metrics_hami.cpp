@@ -77,6 +77,7 @@ struct ContainerRow {
 // the usual one-GPU pod, as in HAMi.
 std::vector<ContainerRow> ContainerRows(const std::vector<LedgerSnapshot>& ledgers) {
   std::vector<const LedgerSnapshot*> by_uuid;
+  by_uuid.reserve(ledgers.size());
   for (const LedgerSnapshot& l : ledgers) by_uuid.push_back(&l);
   std::stable_sort(by_uuid.begin(), by_uuid.end(), [](const auto* a, const auto* b) { return a->uuid < b->uuid; });
   std::map<std::string, int> devices_seen;  // tenant name -> its devices so far
