@@ -2,7 +2,7 @@
 // gpushare-exporter: a Prometheus endpoint over the node's ledgers (tools/metrics.h), served by
 // cpp-httplib behind tools/guarded_server.h (slow or hostile clients cannot stall it). Reads the
 // ledger files at every scrape; needs neither a GPU nor CUDA.
-//   gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR]
+//   gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR] [--names gpushare|hami|both]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,10 +15,12 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR]\n"
+    "usage: gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR] [--names gpushare|hami|both]\n"
     "Serves Prometheus metrics of every gpushare ledger in DIR at http://HOST:PORT/metrics.\n"
     "  --listen [HOST]:PORT  default :9400 (every address); port 0 picks a free port, printed at start\n"
-    "  --ledger-dir DIR      default $GPUSHARE_LEDGER_DIR, else /var/run/gpushare\n";
+    "  --ledger-dir DIR      default $GPUSHARE_LEDGER_DIR, else /var/run/gpushare\n"
+    "  --names SET           gpushare (default), hami (HAMi vGPUmonitor's names and labels, for its\n"
+    "                        dashboards and alerts; $NODE_NAME gives its node label) or both\n";
 
 struct Listen {
   std::string host;
@@ -38,7 +40,7 @@ bool ParseListen(const std::string& text, Listen* out) {
   return out->port <= 65535;
 }
 
-std::string Scrape(const std::string& dir) {
+std::string Scrape(const std::string& dir, const gpushare::metrics::RenderOptions& options) {
   std::vector<gpushare::quota::LedgerSnapshot> ledgers;
   size_t unreadable = 0;
   for (const std::string& path : gpushare::quota::ListLedgers(dir)) {
@@ -51,7 +53,7 @@ std::string Scrape(const std::string& dir) {
       std::fprintf(stderr, "gpushare-exporter: %s\n", error.c_str());
     }
   }
-  return gpushare::metrics::Render(ledgers, unreadable);
+  return gpushare::metrics::Render(ledgers, unreadable, options);
 }
 
 int Run(int argc, char** argv) {
@@ -59,6 +61,8 @@ int Run(int argc, char** argv) {
   if (const char* env = std::getenv("GPUSHARE_LEDGER_DIR"); env != nullptr && *env != '\0') dir = env;
   Listen listen;
   ParseListen(":9400", &listen);
+  gpushare::metrics::RenderOptions options;
+  if (const char* node = std::getenv("NODE_NAME"); node != nullptr) options.node = node;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -71,6 +75,11 @@ int Run(int argc, char** argv) {
       }
     } else if (arg == "--ledger-dir" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (arg == "--names" && i + 1 < argc) {
+      if (!gpushare::metrics::ParseNameSet(argv[++i], &options.names)) {
+        std::fprintf(stderr, "gpushare-exporter: --names \"%s\" is not valid (gpushare, hami or both)\n", argv[i]);
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "gpushare-exporter: unknown argument '%s'\n%s", arg.c_str(), kUsage);
       return 2;
@@ -79,8 +88,8 @@ int Run(int argc, char** argv) {
 
   // Bounds on each request's head, time and body, and on connections (tools/guarded_server.h).
   gpushare::tools::GuardedServer server;
-  server.Get("/metrics", [&dir](const httplib::Request&, httplib::Response& res) {
-    res.set_content(Scrape(dir), "text/plain; version=0.0.4; charset=utf-8");
+  server.Get("/metrics", [&dir, &options](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Scrape(dir, options), "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {
