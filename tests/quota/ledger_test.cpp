@@ -489,5 +489,27 @@ TEST(TenantIdentity, DefaultNames) {
   EXPECT_LT(name.size(), GS_LEDGER_NAME_BYTES);
 }
 
+// A private cgroup namespace (cgroup v2, containerd's default) shows "0::/": the container is
+// then told by the mounts kubelet and the runtime made for it, so that every process of one
+// container is one tenant, not a tenant each.
+TEST(TenantIdentity, APrivateCgroupNamespaceIsToldByTheContainersMounts) {
+  TempDir tmp;
+  std::ofstream(tmp.path() + "/cgroup") << "0::/\n";
+  const std::string uid = "0b1c2d3e-1111-2222-3333-444455556666";
+  std::ofstream(tmp.path() + "/mountinfo")
+      << "1000 900 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/x\n"
+      << "1001 1000 253:1 /var/lib/kubelet/pods/" << uid << "/etc-hosts /etc/hosts rw - ext4 /dev/vda1 rw\n"
+      << "1002 1000 253:1 /var/lib/kubelet/pods/" << uid << "/containers/vllm/6a3c1f2e /dev/termination-log rw - ext4 /dev/vda1 rw\n"
+      << "1003 1000 253:1 /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" << std::string(64, 'e')
+      << "/hostname /etc/hostname rw - ext4 /dev/vda1 rw\n";
+  EXPECT_EQ(DefaultTenantName(tmp.path() + "/cgroup"), "pod" + uid + "/vllm");
+  std::ofstream(tmp.path() + "/mountinfo")
+      << "1001 1000 253:1 /var/lib/docker/containers/" << std::string(64, 'D')
+      << "/resolv.conf /etc/resolv.conf rw - ext4 /dev/vda1 rw\n";
+  EXPECT_EQ(DefaultTenantName(tmp.path() + "/cgroup"), "ctr-dddddddddddd");
+  std::ofstream(tmp.path() + "/mountinfo") << "1001 1000 253:1 /home /home rw - ext4 /dev/vda1 rw\n";
+  EXPECT_EQ(DefaultTenantName(tmp.path() + "/cgroup").rfind("pid-", 0), 0u);
+}
+
 }  // namespace
 }  // namespace gpushare::quota
