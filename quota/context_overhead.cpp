@@ -126,6 +126,7 @@ uint64_t ContextOverheadProbe::Finish() {
   const int saved_errno = errno;
   StateOf(quota_.ordinal()).had_context.store(true, std::memory_order_relaxed);
   if (fixed_) {
+    GS_LOG_INFO("device {}: context's own memory {:.1f} MiB ({})", quota_.ordinal(), MiB(*fixed_), source_);
     errno = saved_errno;
     return *fixed_;
   }
