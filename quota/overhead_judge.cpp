@@ -19,7 +19,9 @@ std::map<unsigned, uint64_t> ByPid(const DeviceReading& r) {
   return m;
 }
 
-bool Known(uint64_t used) { return used != kNvmlUsedUnknown; }
+// A figure NVML does not report, or reports as 0 for a process that has a context (not
+// accounted yet), says nothing.
+bool Known(uint64_t used) { return used != kNvmlUsedUnknown && used != 0; }
 
 void AddReason(std::string& why, const std::string& reason) {
   if (!why.empty()) why += "; ";
@@ -67,8 +69,8 @@ OverheadJudgement JudgeOverhead(const DeviceReading& before, const DeviceReading
     }
     if (mine && Known(now.at(*mine))) {
       const auto w = was.find(*mine);
-      const uint64_t had = w == was.end() || !Known(w->second) ? 0 : w->second;
-      j.own_known = w == was.end() || Known(w->second);
+      const uint64_t had = w == was.end() || w->second == kNvmlUsedUnknown ? 0 : w->second;
+      j.own_known = w == was.end() || w->second != kNvmlUsedUnknown;
       j.own_bytes = now.at(*mine) > had ? now.at(*mine) - had : 0;
     }
     if (j.other_new > 0)
@@ -80,7 +82,7 @@ OverheadJudgement JudgeOverhead(const DeviceReading& before, const DeviceReading
       const auto n = now.find(pid);
       if (n == now.end()) {
         ++gone;
-      } else if (pid != mine && Known(used) && Known(n->second)) {
+      } else if (pid != mine && used != kNvmlUsedUnknown && n->second != kNvmlUsedUnknown) {
         others_moved += n->second > used ? n->second - used : used - n->second;
         if (n->second > used) others_grew += n->second - used;
       }

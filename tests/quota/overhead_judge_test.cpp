@@ -122,6 +122,14 @@ TEST(OverheadJudge, UnreportedProcessMemoryIsNotAFigure) {
   EXPECT_EQ(raced.bytes, kCtx) << "the growth divided among the newcomers";
 }
 
+TEST(OverheadJudge, AZeroFigureForANewContextIsNotAFigure) {
+  // NVML may list a process before it accounts its memory: no own figure to compare with.
+  const auto j = JudgeOverhead(Reading(kBase, {}), Reading(kBase + kCtx, {{100, 0}}), 100u);
+  EXPECT_TRUE(j.lone) << j.why;
+  EXPECT_FALSE(j.own_known);
+  EXPECT_EQ(j.bytes, kCtx);
+}
+
 TEST(OverheadJudge, ShrinkingMemoryIsARace) {
   const auto j = JudgeOverhead(Reading(kBase + kCtx, {{7, kCtx}}), Reading(kBase + 10 * kMiB, {{7, kCtx}}),
                                std::nullopt);
