@@ -92,7 +92,7 @@ ContextOverheadProbe::ContextOverheadProbe(const DeviceQuota& quota) : quota_(qu
 ContextOverheadProbe::~ContextOverheadProbe() { ReleaseTurn(); }
 
 void ContextOverheadProbe::ReleaseTurn() {
-  if (holds_turn_) ledger_->ReleaseOverheadTurn();
+  if (holds_turn_ && ledger_ != nullptr) ledger_->ReleaseOverheadTurn();
   holds_turn_ = false;
 }
 

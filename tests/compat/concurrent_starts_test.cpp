@@ -42,8 +42,9 @@ std::string ReadFile(const std::string& path) {
 // A client under the library, on a 64 GiB fake GPU whose contexts take 150 ms to create.
 std::vector<std::string> Env(const std::string& dir, const std::string& tenant, const std::string& pid_offset,
                              std::vector<std::string> extra = {}) {
+  const std::string library_path = std::string("LD_LIBRARY_PATH=") + GS_FAKE_DIR + ":" + GS_FAKE_NVML_DIR;
   std::vector<std::string> env = {
-      "LD_PRELOAD=" GS_PRELOAD_PATH, "LD_LIBRARY_PATH=" GS_FAKE_DIR ":" GS_FAKE_NVML_DIR,
+      std::string("LD_PRELOAD=") + GS_PRELOAD_PATH, library_path,
       "GPUSHARE_FAKE_DEVICES=64Gi", "GPUSHARE_FAKE_CTX_OVERHEAD=300Mi", "GPUSHARE_FAKE_CTX_CREATE_MS=150",
       "GPUSHARE_FAKE_STATE_DIR=" + dir, "GPUSHARE_FAKE_NVML_LIVE=1", "GPUSHARE_FAKE_NVML_PID_OFFSET=" + pid_offset,
       "GPUSHARE_LEDGER_DIR=" + dir + "/ledger", "GPUSHARE_TENANT=" + tenant, "GPUSHARE_MEM_LIMIT=1Gi",
