@@ -28,8 +28,9 @@ uint32_t FlagsOf(const ContextOverheadKey& key) { return key.mps ? GS_CONTEXT_OV
 
 bool LedgerSession::CachedContextOverhead(const ContextOverheadKey& key, uint64_t* bytes) const {
   if (LoadState(header_->context_overhead_state) != GS_CONTEXT_OVERHEAD_READY) return false;
-  if (header_->context_overhead_driver != key.driver_version ||
-      header_->context_overhead_flags != FlagsOf(key))
+  // Relaxed atomics: a publisher for another key rewrites them under the lock while we read.
+  if (__atomic_load_n(&header_->context_overhead_driver, __ATOMIC_RELAXED) != key.driver_version ||
+      __atomic_load_n(&header_->context_overhead_flags, __ATOMIC_RELAXED) != FlagsOf(key))
     return false;
   *bytes = Load(header_->context_overhead_bytes);
   return true;
@@ -42,9 +43,9 @@ bool LedgerSession::PublishContextOverhead(const ContextOverheadKey& key, uint64
   if (CachedContextOverhead(key, &theirs) && theirs != 0) return true;  // the first wins
   StoreState(header_->context_overhead_state, GS_CONTEXT_OVERHEAD_NONE);
   A(header_->context_overhead_bytes).store(bytes, std::memory_order_relaxed);
-  header_->context_overhead_driver = key.driver_version;
-  header_->context_overhead_flags = FlagsOf(key);
-  header_->context_overhead_unix_ns = lf::NowUnixNs();
+  __atomic_store_n(&header_->context_overhead_driver, key.driver_version, __ATOMIC_RELAXED);
+  __atomic_store_n(&header_->context_overhead_flags, FlagsOf(key), __ATOMIC_RELAXED);
+  A(header_->context_overhead_unix_ns).store(lf::NowUnixNs(), std::memory_order_relaxed);
   StoreState(header_->context_overhead_state, GS_CONTEXT_OVERHEAD_READY);
   return true;
 }
