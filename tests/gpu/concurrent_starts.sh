@@ -257,4 +257,11 @@ nfail=0
 } | tee "$OUTD/summary.txt"
 for s in "${STATUS[@]}"; do [[ $s == PASS ]] || nfail=$((nfail + 1)); done
 echo "TOTAL: $((${#STATUS[@]} - nfail)) passed, $nfail failed/skipped" | tee -a "$OUTD/summary.txt"
+# For tests/gpu/compat.sh (rows.sh's run_step): a CHECK line per row and one SUMMARY line.
+summary=""
+for i in "${!NAMES[@]}"; do
+  [[ ${STATUS[$i]} == PASS ]] && echo "CHECK PASS ${NAMES[$i]}" || echo "CHECK FAIL ${NAMES[$i]}: ${FIGS[$i]}" | cut -c1-400
+  [[ ${NAMES[$i]} =~ ^N[0-9]+_(ready|charged_as_lone)$ ]] && summary="$summary${NAMES[$i]}=${STATUS[$i]} "
+done
+echo "SUMMARY: ${summary}$((${#STATUS[@]} - nfail))/${#STATUS[@]} rows passed (table: $OUTD/summary.txt)"
 ((nfail == 0))
