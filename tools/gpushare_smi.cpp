@@ -118,7 +118,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                            {"container_id", Printable(p.container_id)}, {"start_unix_ns", p.start_unix_ns},
                            {"generation", p.generation}, {"waiting", p.waiting}, {"sm_mode", SmMode(p.sm_mode)},
                            {"swap_state", SwapState(p.swap_state)}, {"swapped_out_bytes", p.swapped_out_bytes},
-                           {"swappable_bytes", p.swappable_bytes}, {"staging_bytes", p.staging_bytes}});
+                           {"swappable_bytes", p.swappable_bytes}, {"staging_bytes", p.staging_bytes},
+                           {"context_bytes", p.context_bytes}});
     tenants.push_back({{"name", Printable(t.name)}, {"request_bytes", t.request_bytes},
                        {"asked_request_bytes", t.asked_request_bytes}, {"limit_bytes", t.limit_bytes},
                        {"used_bytes", t.used_bytes}, {"burst_bytes", t.burst_bytes},
@@ -173,7 +174,12 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
               {"qmd_version", s.sm_map.qmd_version}, {"driver_version", s.sm_map.driver_version},
               {"map_ns", s.sm_map_ns}, {"gpcs", gpcs},
               {"unclustered_bits", gpushare::sm::DescribeBits(s.sm_map.Unclustered())}};
+  nlohmann::json context_overhead = nullptr;
+  if (s.context_overhead_bytes != 0)
+    context_overhead = {{"bytes", s.context_overhead_bytes}, {"driver_version", s.context_overhead_driver},
+                        {"mps", s.context_overhead_mps}, {"measured_unix_ns", s.context_overhead_unix_ns}};
   return {{"path", Printable(s.path)}, {"uuid", s.uuid}, {"abi_version", s.abi_version}, {"sm_map", sm_map},
+          {"context_overhead", context_overhead},
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
@@ -211,6 +217,9 @@ void PrintText(const LedgerSnapshot& s) {
             << "; requested " << Human(s.sum_request_bytes) << "; used " << Human(s.sum_used_bytes)
             << "; burst pool free " << Human(s.burst_pool_free_bytes)
             << (s.hidden_bytes > 0 ? "; in use outside gpushare " + Human(s.hidden_bytes) : "") << "\n";
+  if (s.context_overhead_bytes != 0)
+    std::cout << "  a CUDA context's own memory " << Human(s.context_overhead_bytes) << " (measured alone, driver "
+              << s.context_overhead_driver << (s.context_overhead_mps ? ", under MPS" : "") << ")\n";
   if (s.sm_map_ready)
     std::cout << "  SMs " << s.sm_map.sm_count << " on " << s.sm_map.live.Count()
               << " live TPC mask bits; slices round up to " << s.sm_map.Granularity()

@@ -81,6 +81,13 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, swaps_in), 3840u);
   EXPECT_EQ(offsetof(GsLedgerHeader, swap_in_bytes), 3848u);
   EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3856u);
+  EXPECT_EQ(sizeof(GsLedgerHeader::swap_reserved), 208u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_bytes), 4064u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_driver), 4072u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_state), 4076u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_unix_ns), 4080u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_flags), 4088u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_reserved), 4092u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
   EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
@@ -191,6 +198,8 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, staging_bytes), 280u);
   EXPECT_EQ(offsetof(GsLedgerProcess, swappable_bytes), 288u);
   EXPECT_EQ(offsetof(GsLedgerProcess, swap_reserved), 296u);
+  EXPECT_EQ(sizeof(GsLedgerProcess::swap_reserved), 80u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, context_bytes), 376u);
   EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 640u + 512u * 384u);
   EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 640u + 512u * 384u + 32u * 320u);
 }

@@ -120,6 +120,30 @@ TEST(GpushareSmi, HostileNamesInALedgerArePrintedEscaped) {
   EXPECT_NE(run.out.find("\\x1b[2J\\x1b]0;owned\\x07evil\\x0a\\xff\\xfe\"\\\\name"), std::string::npos) << run.out;
 }
 
+TEST(GpushareSmi, ShowsTheSharedContextOverheadAndEachProcesssContexts) {
+  TempDir tmp;
+  std::string error;
+  auto alpha = LedgerSession::Open(tmp.path(), kUuid, 4096 * kMiB, Tenant("alpha", 0, 1024), &error);
+  ASSERT_NE(alpha, nullptr) << error;
+  SmiRun run = Smi("--json --ledger-dir " + tmp.path());
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_TRUE(nlohmann::json::parse(run.out)["ledgers"][0]["context_overhead"].is_null()) << "none measured yet";
+  ASSERT_TRUE(alpha->PublishContextOverhead({13000, true}, 526 * kMiB));
+  ASSERT_TRUE(alpha->TryCharge(526 * kMiB));
+  alpha->AddProcessContextBytes(526 * kMiB);
+  run = Smi("--json --ledger-dir " + tmp.path());
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out)["ledgers"][0];
+  EXPECT_EQ(j["context_overhead"]["bytes"], 526 * kMiB);
+  EXPECT_EQ(j["context_overhead"]["driver_version"], 13000);
+  EXPECT_EQ(j["context_overhead"]["mps"], true);
+  EXPECT_EQ(j["tenants"][0]["processes"][0]["context_bytes"], 526 * kMiB);
+  run = Smi("--ledger-dir " + tmp.path());
+  EXPECT_NE(run.out.find("a CUDA context's own memory 526.0 MiB (measured alone, driver 13000, under MPS)"),
+            std::string::npos)
+      << run.out;
+}
+
 TEST(GpushareSmi, HelpEmptyDirAndBadArguments) {
   TempDir tmp;
   EXPECT_EQ(Smi("--help").status, 0);
