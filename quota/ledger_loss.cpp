@@ -184,7 +184,7 @@ void LedgerSession::Rejoin() {
   // stays ours (its lock keeps others from claiming it, and compute still writes there) but must
   // not count twice, so it is emptied and the totals recounted from the slots.
   if (successor()->dev_ == dev_ && successor()->ino_ == ino_ && !ledger_fault::Faulted(fault_slot_)) {
-    RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { ReapLocked(/*all_tenants=*/true); });
+    RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
     if (guard.held()) {
       A(process_->used_bytes).store(0, std::memory_order_release);
       ReapLocked(/*all_tenants=*/true);

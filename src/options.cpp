@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "src/contracts.h"
+#include "src/printable.h"
 #include "src/quantity.h"
 
 namespace gpushare {
@@ -58,6 +59,13 @@ bool AbsolutePath::Parse(std::string_view text, Value& out) {
   out = std::string(text);
   return true;
 }
+
+bool TenantName::Parse(std::string_view text, Value& out) {
+  out = std::string(text);
+  return TenantNameProblem(text).empty();
+}
+
+std::string TenantName::Problem(std::string_view text) { return TenantNameProblem(text); }
 
 bool Flag::Parse(std::string_view text, Value& out) {
   if (text == "true" || text == "1") {
@@ -144,6 +152,11 @@ bool SmShare::Parse(std::string_view text, Value& out) {
   return true;
 }
 
+uint32_t ComputeShareValue::For(int index) const {
+  if (index >= 0 && index < kMaxDevices && device[static_cast<size_t>(index)]) return *device[static_cast<size_t>(index)];
+  return all;
+}
+
 bool ComputeShare::Parse(std::string_view text, Value& out) {
   if (text.empty() || text.back() != '%') return false;
   text.remove_suffix(1);
@@ -165,7 +178,7 @@ bool ComputeShare::Parse(std::string_view text, Value& out) {
     scale /= 10;
   }
   if (bp == 0 || bp > 10000) return false;
-  out = bp;
+  out.all = bp;
   return true;
 }
 
@@ -255,6 +268,16 @@ bool LogLevel::Parse(std::string_view text, Value& out) {
 }  // namespace option_kind
 namespace {
 
+// What an error says after the value: the kind's Problem with it, if it has one, then kAccepted.
+template <typename Kind>
+std::string Why(std::string_view text) {
+  if constexpr (requires { Kind::Problem(text); }) {
+    const std::string problem = Kind::Problem(text);
+    if (!problem.empty()) return problem + "; " + std::string(Kind::kAccepted);
+  }
+  return std::string(Kind::kAccepted);
+}
+
 // A set variable is parsed as given (empty included: empty is malformed); an unset one takes
 // the row's default.
 template <typename Kind>
@@ -263,7 +286,7 @@ void Read(const EnvLookup& env, const char* name, std::string_view def, typename
   const char* set = env(name);
   const std::string_view text = set != nullptr ? std::string_view(set) : def;
   if (set == nullptr && def.empty()) return;
-  if (!Kind::Parse(text, out)) errors.push_back(InvalidValue(name, text, Kind::kAccepted));
+  if (!Kind::Parse(text, out)) errors.push_back(InvalidValue(name, text, Why<Kind>(text)));
 }
 
 // The GPUSHARE_ layer: <NAME> for every device, <NAME>_<i> for device index i.
@@ -323,7 +346,8 @@ bool Validate<option_kind::PerDeviceBytes>(std::string_view text) {
 constexpr OptionRow kRows[] = {
 #define GS_OPTION(field, kind, env_name, def, help)                                          \
   {#field, env_name, def, help, option_kind::kind::kAccepted,                                  \
-   std::is_same_v<option_kind::kind, option_kind::PerDeviceBytes>, &Validate<option_kind::kind>},
+   std::is_same_v<option_kind::kind, option_kind::PerDeviceBytes>, &Validate<option_kind::kind>,      \
+   &Why<option_kind::kind>},
 #include "src/options.inc"
 #undef GS_OPTION
 };
@@ -342,7 +366,7 @@ Options ParseOptions(const EnvLookup& env) {
 }
 
 std::string InvalidValue(std::string_view variable, std::string_view value, std::string_view accepted) {
-  return fmt::format("{}=\"{}\" is not valid ({})", variable, value, accepted);
+  return fmt::format("{}=\"{}\" is not valid ({})", variable, Printable(value), accepted);
 }
 
 bool Options::HasQuota(int index) const {
@@ -361,10 +385,17 @@ Options::Quota Options::ResolveQuota(int index, uint64_t device_total_bytes) con
   if (limit != nullptr && quota.error.empty())
     limit_bytes = ResolveDeviceMemory(*limit, device_total_bytes, aliyun_unit, &quota.error);
   if (!quota.error.empty()) return quota;
+  if (limit_bytes && limit->cap_at_device && device_total_bytes != 0 && *limit_bytes > device_total_bytes) {
+    quota.note = fmt::format("{}=\"{}\" ({} bytes) is above this device's {} bytes: its limit is the device's memory",
+                             limit->variable, limit->text, *limit_bytes, device_total_bytes);
+    limit_bytes = device_total_bytes;
+  }
   quota.request_bytes = request_bytes ? *request_bytes : *limit_bytes;
   quota.limit_bytes = limit_bytes ? *limit_bytes : *request_bytes;
-  if (request != nullptr && limit != nullptr && quota.request_bytes > quota.limit_bytes)
+  if (request != nullptr && limit != nullptr && quota.request_bytes > quota.limit_bytes) {
     quota.error = AboveLimit(*request, quota.request_bytes, *limit, quota.limit_bytes);
+    if (!quota.note.empty()) quota.error += " (" + quota.note + ")";
+  }
   return quota;
 }
 

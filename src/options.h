@@ -20,6 +20,7 @@
 
 #include "src/device_memory.h"
 #include "src/log.h"
+#include "src/tenant_name.h"
 
 namespace gpushare {
 
@@ -66,6 +67,14 @@ struct AbsolutePath {
   using Value = std::string;
   static constexpr std::string_view kAccepted = "an absolute path such as /var/run/gpushare";
   static bool Parse(std::string_view text, Value& out);
+};
+
+// GPUSHARE_TENANT: the tenant alphabet (src/tenant_name.h). Problem() says which byte is wrong.
+struct TenantName {
+  using Value = std::string;
+  static constexpr std::string_view kAccepted = kTenantNameAlphabet;
+  static bool Parse(std::string_view text, Value& out);
+  static std::string Problem(std::string_view text);
 };
 
 struct Flag {
@@ -140,9 +149,15 @@ struct SmFallback {
   static bool Parse(std::string_view text, Value& out);
 };
 
-// GPUSHARE_COMPUTE: "30%" or "12.5%" (0.01% to 100%), in basis points; 0 = no share.
+// GPUSHARE_COMPUTE: "30%" or "12.5%" (0.01% to 100%), in basis points; 0 = no share. A share
+// per device comes only from a scheduler (HAMi's CUDA_DEVICE_SM_LIMIT_<i>).
+struct ComputeShareValue {
+  uint32_t all = 0;
+  std::array<std::optional<uint32_t>, kMaxDevices> device{};  // engaged 0: no share on that device
+  uint32_t For(int index) const;
+};
 struct ComputeShare {
-  using Value = uint32_t;
+  using Value = ComputeShareValue;
   static constexpr std::string_view kAccepted = "a share of the GPU's time such as 30% or 12.5% (0.01% to 100%)";
   static bool Parse(std::string_view text, Value& out);
 };
@@ -195,12 +210,14 @@ struct Options {
   bool HasQuota(int index) const;
   // The tenant's quota on device index i, whose memory is device_total_bytes, Kubernetes-style:
   // either alone stands for both. A request above its limit, or an amount that cannot be
-  // resolved on this device, is an error naming the variables: fail closed on that device.
+  // resolved on this device, is an error naming the variables: fail closed on that device. A
+  // scheduler's limit above the device is the device (its request too, when it stands for both).
   struct Quota {
     bool limited = false;  // false: no request or limit applies; pass through
     uint64_t request_bytes = 0;
     uint64_t limit_bytes = 0;
     std::string error;
+    std::string note;  // worth one info line: a scheduler's limit was capped at the device
   };
   Quota ResolveQuota(int index, uint64_t device_total_bytes) const;
 };
@@ -210,7 +227,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 // Pure: reads variables through `env` (getenv in the library, a map in tests).
 Options ParseOptions(const EnvLookup& env);
 
-// `NAME="value" is not valid (accepted)`: the one form of every bad-value message.
+// `NAME="value" is not valid (accepted)`: the one form of every bad-value message. The value is
+// printed through Printable (src/printable.h): a hostile value cannot write escapes to a terminal.
 std::string InvalidValue(std::string_view variable, std::string_view value, std::string_view accepted);
 
 // One row of options.inc, for tools (gpushare-run's flags, --help texts).
@@ -222,6 +240,7 @@ struct OptionRow {
   std::string_view accepted;
   bool per_device;                           // <variable>_<i> overrides it for device index i
   bool (*valid)(std::string_view text);      // the row's parser, result discarded
+  std::string (*why)(std::string_view text); // why text is not valid: the kind's Problem, then `accepted`
 };
 std::span<const OptionRow> OptionRows();
 const OptionRow* FindOptionRow(std::string_view field);

@@ -342,6 +342,9 @@ int main(int argc, char** argv) {
   if (scenario == "grow" || scenario == "sigbus") BlockCommands();
   if (scenario == "sigbus" && argc > 3 && std::string(argv[3]) == "before") InstallOwnSigbus();
   if (!e2e::LoadDriverApi(argv[1], api)) return 3;
+  // Processes that must start together (concurrent starts) wait for this file to appear.
+  if (const char* go = std::getenv("GS_CLIENT_START_FILE"); go != nullptr)
+    while (access(go, F_OK) != 0) usleep(1000);
   CUcontext ctx = nullptr;
   if (!Start(ctx)) return 0;
   CUdevice dev = 0;

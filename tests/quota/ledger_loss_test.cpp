@@ -99,6 +99,33 @@ TEST(LedgerLoss, AZeroedFileGrantsNothingPastWhatTheTenantHolds) {
   EXPECT_EQ(a->tenant_used_bytes(), 40 * kMiB);
 }
 
+TEST(LedgerLoss, ATenantWordOverwrittenInPlaceIsRejoinedWithoutCountingTwice) {
+  TempDir tmp;
+  std::string error;
+  auto a = LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("a", 40, 120), &error);
+  ASSERT_NE(a, nullptr) << error;
+  ASSERT_TRUE(a->TryCharge(50 * kMiB));
+  // Only a's used_bytes is rewritten; the header and every slot's state stay valid.
+  const int fd = open(a->path().c_str(), O_WRONLY);
+  const uint64_t zero = 0;
+  ASSERT_EQ(pwrite(fd, &zero, sizeof zero,
+                   GS_LEDGER_HEADER_BYTES + a->tenant_index() * GS_LEDGER_TENANT_SLOT_BYTES + offsetof(GsLedgerTenant, used_bytes)),
+            8);
+  close(fd);
+  a->CheckFile();
+  EXPECT_EQ(a->lost_reason(), static_cast<uint32_t>(GS_REJOIN_OVERWRITTEN));
+  ASSERT_NE(a->successor(), nullptr);
+  LedgerSnapshot snap = Snapshot(a->path());
+  ASSERT_EQ(snap.tenants.size(), 1u);
+  EXPECT_EQ(snap.tenants[0].used_bytes, 50 * kMiB) << "the same file, counted once";
+  EXPECT_EQ(snap.rejoined_processes, 1u);
+  EXPECT_TRUE(a->TryCharge(10 * kMiB));
+  EXPECT_EQ(Find(Snapshot(a->path()), "a")->used_bytes, 60 * kMiB);
+  a.reset();
+  auto b = LedgerSession::Open(tmp.path(), kUuid, 160 * kMiB, Tenant("b", 160, 160), &error);
+  EXPECT_NE(b, nullptr) << "a left entirely: " << error;
+}
+
 TEST(LedgerLoss, ARemovedFileIsRejoinedSoNewcomersSeeTheMemoryHeld) {
   TempDir tmp;
   std::string error;

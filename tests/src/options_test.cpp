@@ -114,6 +114,33 @@ TEST(Options, TenantSettings) {
   EXPECT_EQ(bad.errors.size(), 3u);
 }
 
+// A name with a newline, an escape sequence or invalid UTF-8 once broke gpushare-smi --json for
+// the whole node: refused, naming the variable and the byte, and the message itself escaped.
+TEST(Options, TenantNamesOutsideTheAlphabetAreRefusedByByte) {
+  for (const char* good : {"team-a", "Team_A.1", "ns/pod-7f9c/main", "pid-12@host.example", "pod0b1c2d3e-1111/cccc"})
+    EXPECT_TRUE(Parse({{"GPUSHARE_TENANT", good}}).errors.empty()) << good;
+  const Options esc = Parse({{"GPUSHARE_TENANT", "a\x1b[31mred"}});
+  ASSERT_EQ(esc.errors.size(), 1u);
+  EXPECT_EQ(esc.errors[0], "GPUSHARE_TENANT=\"a\\x1b[31mred\" is not valid (byte 2 is 0x1b; a tenant name is 1 to 127 bytes "
+                           "of letters, digits and - . _ / @)");
+  struct Bad {
+    std::string value;
+    std::string why;
+  };
+  for (const Bad& bad : {Bad{"line\nbreak", "byte 5 is 0x0a"}, Bad{"caf\xc3\xa9", "byte 4 is 0xc3"}, Bad{"bad\xff", "byte 4 is 0xff"},
+                         Bad{"a b", "byte 2 is 0x20"}, Bad{std::string(128, 't'), "128 bytes"}, Bad{"", "empty"}}) {
+    const Options o = Parse({{"GPUSHARE_TENANT", bad.value}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad.value;
+    EXPECT_NE(o.errors[0].find("GPUSHARE_TENANT=\""), std::string::npos) << o.errors[0];
+    EXPECT_NE(o.errors[0].find(bad.why), std::string::npos) << o.errors[0];
+    for (const char c : o.errors[0]) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "printable: " << o.errors[0];
+  }
+  const OptionRow* row = FindOptionRow("tenant");
+  ASSERT_NE(row, nullptr);
+  EXPECT_FALSE(row->valid("a\x1b"));
+  EXPECT_EQ(row->why("a\x1b").rfind("byte 2 is 0x1b; ", 0), 0u) << row->why("a\x1b");
+}
+
 TEST(Options, ResolverSettings) {
   const Options d = Parse({});
   EXPECT_EQ(d.resolver, option_kind::ResolverValue::kWait);
@@ -225,12 +252,12 @@ Options ParseCompute(const std::map<std::string, std::string>& env) {
 }
 
 TEST(ComputeOptions, SharesAreBasisPointsAndDefaultsAreSane) {
-  EXPECT_EQ(ParseCompute({}).compute, 0u);
+  EXPECT_EQ(ParseCompute({}).compute.all, 0u);
   EXPECT_EQ(ParseCompute({}).compute_quantum, 2'000'000u);
   EXPECT_EQ(ParseCompute({}).compute_idle, 500'000u);
-  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "30%"}}).compute, 3000u);
-  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "12.5%"}}).compute, 1250u);
-  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "0.01%"}}).compute, 1u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "30%"}}).compute.all, 3000u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "12.5%"}}).compute.all, 1250u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "0.01%"}}).compute.all, 1u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_QUANTUM", "2ms"}}).compute_quantum, 2'000'000u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_IDLE", "250us"}}).compute_idle, 250'000u);
   EXPECT_EQ(ParseCompute({}).compute_express, 50u);
@@ -259,10 +286,11 @@ TEST(ComputeOptions, MalformedValuesFailClosedNamingTheVariable) {
 }
 
 TEST(ComputeOptions, HamiSmLimitGivesTheComputeShareUnlessOverridden) {
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}}).compute, 3000u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}}).compute, 5000u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute, 0u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).errors.size(), 1u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}}).compute.all, 3000u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}}).compute.all, 5000u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute.all, 0u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).compute.all, 0u) << "HAMi-core limits nothing at 100 or more";
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "50G"}}).errors.size(), 1u);
 }
 
 }  // namespace
