@@ -133,9 +133,9 @@ void LedgerSession::CheckFile() {
     MarkLost(why);
   }
   if (lost_reason() == GS_REJOIN_TRUNCATED && !ledger_fault::Faulted(fault_slot_)) {
-    // Seen before any access faulted: zeros now, so that none does.
+    // Seen before any access faulted: zeros now, so that none does (a longer file maps whole).
     struct stat st {};
-    if (lstat(path_.c_str(), &st) != 0 || st.st_ino != ino_ || static_cast<uint64_t>(st.st_size) < GS_LEDGER_FILE_BYTES)
+    if (fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) < GS_LEDGER_FILE_BYTES)
       ledger_fault::Abandon(fault_slot_);
   }
   if (LedgerSession* next = successor()) {

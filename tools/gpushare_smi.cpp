@@ -37,7 +37,9 @@ constexpr const char* kUsage =
     "and each process's swap state (resident, swapping-out, out, swapping-in).\n"
     "  --ledger-dir DIR  where the ledgers are\n"
     "  --json            print JSON instead of a table\n"
-    "Exit status 1 when a ledger file is refused (corrupt, foreign, another version).\n";
+    "Exit status 1 when a ledger file is refused (corrupt, truncated, foreign, another version, or\n"
+    "not a regular file: a FIFO, a link); processes marked re-joined carried their memory there\n"
+    "from a ledger file truncated, overwritten, removed or replaced under them.\n";
 
 const char* SmMode(uint32_t mode) {
   switch (mode) {

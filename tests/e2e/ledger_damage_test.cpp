@@ -44,8 +44,14 @@ e2e::Spawned Holder(const std::vector<std::string>& env, long long hold, long lo
   return e2e::SpawnProgram({GS_CLIENT_PATH, "link", "grow", std::to_string(hold), std::to_string(grow)}, env);
 }
 
+// Only ever the program itself: once reaped its pid is -1, and kill(-1) signals every process.
+void Command(const e2e::Spawned& s) {
+  if (s.pid > 0) kill(s.pid, SIGUSR1);
+}
+
 long long Grow(const e2e::Spawned& s, int round) {
-  kill(s.pid, SIGUSR1);
+  if (s.pid <= 0) return -1;
+  Command(s);
   return e2e::WaitForValue(s, "grown" + std::to_string(round), 10);
 }
 
@@ -207,13 +213,13 @@ TEST(LedgerDamage, ALinkToACopyInPlaceOfTheLedgerSplitsNothing) {
 void OwnSigbusHandler(const char* when) {
   auto a = e2e::SpawnProgram({GS_CLIENT_PATH, "link", "sigbus", when}, Tenant("a", "1Gi", "1Gi"));
   ASSERT_EQ(e2e::WaitForValue(a, "held"), 64ll << 20);
-  kill(a.pid, SIGUSR1);
+  Command(a);
   EXPECT_EQ(e2e::WaitForValue(a, "own_fault1", 10), 1) << "its own handler, before anything happened";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few watcher ticks
   ASSERT_EQ(truncate(TheLedger().c_str(), 0), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(Ended(a), -1) << ReadFile(a.err_path);
-  kill(a.pid, SIGUSR1);
+  Command(a);
   EXPECT_EQ(e2e::WaitForValue(a, "own_fault2", 10), 1) << "its own handler, after" << ReadFile(a.err_path);
   EXPECT_EQ(Ended(a), -1);
   EXPECT_TRUE(WaitForTenant("a", 64ll << 20));

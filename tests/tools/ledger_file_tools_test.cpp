@@ -41,6 +41,7 @@ ToolRun RunTool(const std::vector<std::string>& argv, int deadline_s) {
   const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl);
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = fork();
+  if (pid < 0) return {};
   if (pid == 0) {
     dup2(out_fd, 1);
     dup2(err_fd, 2);
@@ -124,6 +125,7 @@ TEST(LedgerFileTools, TheExporterKeepsAnsweringBesideAFifo) {
   int out[2];
   ASSERT_EQ(pipe(out), 0);
   const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
   if (pid == 0) {
     dup2(out[1], 1);
     close(out[0]);
