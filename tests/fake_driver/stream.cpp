@@ -302,6 +302,15 @@ FAKE_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream stream, CUstreamCaptureM
   return cuStreamBeginCapture_v2(stream, mode);
 }
 
+// The CUDA 10.0 form: global mode.
+FAKE_API CUresult cuStreamBeginCapture(CUstream stream) {
+  return cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL);
+}
+
+FAKE_API CUresult cuStreamBeginCapture_ptsz(CUstream stream) {
+  return cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL);
+}
+
 FAKE_API CUresult cuStreamBeginCaptureToGraph(CUstream stream, CUgraph graph, const CUgraphNode* dependencies,
                                               const CUgraphEdgeData* /*edge_data*/, size_t dependency_count,
                                               CUstreamCaptureMode mode) {
