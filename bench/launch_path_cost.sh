@@ -5,10 +5,11 @@
 #   bash bench/launch_path_cost.sh [BUILD_DIR] [LIB...]
 # BUILD_DIR defaults to build (targets gpushare_launch_path_bench, gs_fake_cuda, gpushare); each
 # LIB (default BUILD_DIR/libgpushare.so; give another build's to compare) is measured in turn.
-# Per call = (instructions at N=2000 - at N=200) / 1800, so start-up cancels out: "in library" is
-# what executes inside libgpushare.so (the wrapper itself; deterministic), "total" the whole
-# process against the run without LD_PRELOAD (the fake driver's own launch path allocates and
-# locks, so the difference there wanders by a few hundred).
+# Per call = (instructions of the calling thread at N=2000 - at N=200) / 1800, so start-up cancels
+# out. "wrapper": the exported wrapper's own instructions with everything inlined into it (the
+# init check, the gates, the activity clock): deterministic. "added": the whole thread against
+# the run without LD_PRELOAD, PLT and the real call included; it wanders by a hundred or so on
+# cuLaunchKernel, whose fake allocates (malloc's state differs with the library loaded).
 set -u
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
@@ -23,11 +24,15 @@ export LD_LIBRARY_PATH=$BUILD/fake GPUSHARE_FAKE_DEVICES=16Gi GPUSHARE_LEDGER_DI
 
 ir() {  # PRELOAD ENTRY N -> "total in_library"
   local out=$work/cg.out
-  LD_PRELOAD=$1 GPUSHARE_MEM_LIMIT=8Gi valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" "$2" "$3" \
-    >/dev/null 2>&1 || { echo "FAIL FAIL"; return; }
+  rm -f "$out"*
+  # The calling thread only: the library's watcher thread ticks every 100 ms, longer runs more.
+  LD_PRELOAD=$1 GPUSHARE_MEM_LIMIT=8Gi valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$out" "$BIN" "$2" "$3" >/dev/null 2>&1 || { echo "FAIL FAIL"; return; }
+  out=$out-01
   local total lib
   total=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$out")
-  lib=$(callgrind_annotate --threshold=100 "$out" 2>/dev/null | grep 'libgpushare\.so\]' |
+  # The wrapper itself: its own instructions and what is inlined into it (the gates, the clock).
+  lib=$(callgrind_annotate --auto=no --threshold=100 "$out" 2>/dev/null | grep -E ":$2 \[.*libgpushare\.so\]" |
         awk '{gsub(",", "", $1); s += $1} END {print s + 0}')
   echo "$total $lib"
 }
@@ -42,7 +47,7 @@ per_call() {  # PRELOAD ENTRY -> "total in_library" per call
 printf "%-26s %8s" entry driver
 for lib in "${LIBS[@]}"; do printf " | %-36s" "$lib"; done
 printf "\n%-26s %8s" "" total
-for lib in "${LIBS[@]}"; do printf " | %10s %12s %12s" total added "in library"; done
+for lib in "${LIBS[@]}"; do printf " | %10s %12s %12s" total added wrapper; done
 printf "\n"
 for entry in cuLaunchKernel cuGraphLaunch cuMemsetD32Async cuStreamWriteValue32_v2 cuLaunchHostFunc; do
   read -r -a base <<<"$(per_call "" "$entry")"

@@ -37,14 +37,14 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* phGraphNode, CUgraph hGra
 // is busy, gated by the compute turn, and held while swap moves its memory.
 GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
   const CUresult rc = gpushare::EnterStreamWork<gpushare::StreamWork::kKernels>(
-      hStream, false, [&] { return Real().cuGraphLaunch(hGraphExec, hStream); });
+      hStream, false, [=] { return Real().cuGraphLaunch(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
 }
 
 GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
   const CUresult rc = gpushare::EnterStreamWork<gpushare::StreamWork::kKernels>(
-      hStream, true, [&] { return Real().cuGraphLaunch_ptsz(hGraphExec, hStream); });
+      hStream, true, [=] { return Real().cuGraphLaunch_ptsz(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
 }

@@ -11,8 +11,10 @@
 // No lock, allocation, log, syscall or look-up; the real function is called once.
 //
 // How to add a launch-like hook: its body is
-//   return EnterStreamWork<StreamWork::kKernels>(stream, per_thread_stream, [&] { return Real().sym(...); });
-// (or GS_STREAM_WORK below for work that runs no kernel the turn measures).
+//   return EnterStreamWork<StreamWork::kKernels>(stream, per_thread_stream, [=] { return Real().sym(...); });
+// (or GS_STREAM_WORK below for work that runs no kernel the turn measures). Capture by value:
+// GCC keeps copied arguments in registers, but spills every argument a reference captures
+// (cuLaunchKernel: 53 instructions with [=], 83 with [&]; bench/launch_path_cost.sh).
 #pragma once
 #include "compute/compute.h"
 #include "hooks/export.h"
@@ -39,6 +41,9 @@ template <StreamWork kWork, typename Fn>
   if (__builtin_expect(gate.rc() != CUDA_SUCCESS, 0)) return gate.rc();
   quota::NoteActivity();
   if constexpr (kWork == StreamWork::kKernels) {
+    // Without a compute share the call is made right here, so that the arguments go straight
+    // from the wrapper's registers to the real function.
+    if (__builtin_expect(!compute::detail::g_enabled.load(std::memory_order_relaxed), 1)) return call();
     return compute::GatedLaunch(stream, per_thread_stream, call);
   } else {
     (void)stream;
@@ -54,5 +59,5 @@ template <StreamWork kWork, typename Fn>
 #define GS_STREAM_WORK(symbol, params, args)                                                        \
   GS_EXPORT CUresult symbol params {                                                                 \
     return ::gpushare::EnterStreamWork<::gpushare::StreamWork::kOther>(                              \
-        nullptr, false, [&] { return ::gpushare::Real().symbol(GS_UNPAREN args); });                \
+        nullptr, false, [=] { return ::gpushare::Real().symbol(GS_UNPAREN args); });                \
   }
