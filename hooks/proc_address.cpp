@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// How programs find the driver's entry points, answered with our wrappers: an exported dlsym
-// (PyTorch, Triton and cudart look symbols up on libcuda's handle, which never sees an
-// LD_PRELOADed definition) and our own cuGetProcAddress / cuGetProcAddress_v2 (how cudart 11.3+
-// gets nearly every entry point). Both are derived from hooks/hook_table.inc.
+// How programs find the driver's entry points, answered with our wrappers: our own
+// cuGetProcAddress / cuGetProcAddress_v2 (how cudart 11.3+ gets nearly every entry point), and the
+// name-to-wrapper table our dlsym answers from (hooks/dlsym.cpp). Both are derived from
+// hooks/hook_table.inc (and hooks/nvml_table.inc).
+#include "hooks/proc_address.h"
+
 #include <cstring>
 
 #include "hooks/export.h"
@@ -48,6 +50,16 @@ void* NvmlWrapperForSymbol(const char* symbol) {
 #undef GS_NVML_HOOK
   return nullptr;
 }
+
+}  // namespace
+
+void* WrapperOfExport(const char* symbol) {
+  if (symbol[0] == 'c' && symbol[1] == 'u') return WrapperForSymbol(symbol);
+  if (std::strncmp(symbol, "nvml", 4) == 0) return NvmlWrapperForSymbol(symbol);
+  return nullptr;
+}
+
+namespace {
 
 // The row cuGetProcAddress(name, version, flags) means: the right stream flavour, and the
 // highest `since` not above the requested version.
@@ -114,17 +126,4 @@ GS_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int cudaVers
   if (rc == CUDA_SUCCESS && symbol != nullptr && pfn != nullptr && *pfn != nullptr)
     gpushare::SubstituteWrapper(symbol, pfn, cudaVersion, flags);
   return rc;
-}
-
-// Answers cu* and nvml* look-ups on any handle with our wrapper, but only where the real look-up
-// finds the symbol, so a handle that lacks it still gets NULL. RTLD_NEXT is resolved relative to this
-// library rather than the caller: with gpushare preloaded first, that is the same search.
-GS_EXPORT void* dlsym(void* __restrict handle, const char* __restrict symbol) noexcept {
-  void* found = gpushare::RealDlsym()(handle, symbol);
-  if (found != nullptr && symbol[0] == 'c' && symbol[1] == 'u') {
-    if (void* wrapper = gpushare::WrapperForSymbol(symbol)) return wrapper;
-  } else if (found != nullptr && std::strncmp(symbol, "nvml", 4) == 0) {
-    if (void* wrapper = gpushare::NvmlWrapperForSymbol(symbol)) return wrapper;
-  }
-  return found;
 }

@@ -71,6 +71,7 @@ std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_
     *error = quota.error;
     return nullptr;
   }
+  if (!quota.note.empty()) GS_LOG_INFO("device {}: {}", index, quota.note);
   TenantConfig tenant;
   tenant.name = o.tenant.empty() ? DefaultTenantName() : o.tenant;
   // A tenant with an SM slice but no memory quota: its memory is counted (so co-tenants'
@@ -87,8 +88,8 @@ std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_
   tenant.priority = o.priority;
   tenant.idle_timeout_ns = o.idle_timeout;
   tenant.kill_grace_ns = o.kill_grace;
-  tenant.compute_share_bp = o.compute;
-  tenant.compute_flags = o.compute != 0 && o.compute_strict ? GS_COMPUTE_STRICT : 0;
+  tenant.compute_share_bp = o.compute.For(index);
+  tenant.compute_flags = tenant.compute_share_bp != 0 && o.compute_strict ? GS_COMPUTE_STRICT : 0;
   return LedgerSession::Open(o.ledger_dir, reinterpret_cast<const unsigned char*>(uuid.bytes),
                              physical, tenant, error, physical);
 }
@@ -103,7 +104,7 @@ bool Enumerate() {
   if (rc == CUDA_ERROR_NOT_INITIALIZED) return false;
   if (rc != CUDA_SUCCESS) return true;
   for (int i = 0; i < count && i < kMaxDevices; ++i) {
-    if (!Opts().HasQuota(i) && !sm::AskOf(Opts()).any() && Opts().compute == 0) continue;
+    if (!Opts().HasQuota(i) && !sm::AskOf(Opts()).any() && Opts().compute.For(i) == 0) continue;
     CUdevice dev = 0;
     CUuuid uuid{};
     size_t total = 0;
@@ -126,15 +127,16 @@ bool Enumerate() {
       GS_LOG_INFO("device {} ({}): tenant request {} limit {} of {} bytes, ledger {}", i, name,
                   session->request_bytes(), session->limit_bytes(), total, session->path());
     }
-    if (session != nullptr && Opts().compute != 0) {
+    const uint32_t share_bp = Opts().compute.For(i);
+    if (session != nullptr && share_bp != 0) {
       compute::GateConfig gate;
       gate.turn.quantum_ns = Opts().compute_quantum;
       gate.turn.min_turn_ns = Opts().compute_quantum / 10;
       gate.idle_ns = Opts().compute_idle;
       gate.turn.express_percent = Opts().compute_express;
       compute::AttachDevice(i, *session, gate);
-      GS_LOG_INFO("device {} ({}): compute share {}.{:02}% (quantum {} us{})", i, name, Opts().compute / 100,
-                  Opts().compute % 100, Opts().compute_quantum / 1000, Opts().compute_strict ? ", strict" : "");
+      GS_LOG_INFO("device {} ({}): compute share {}.{:02}% (quantum {} us{})", i, name, share_bp / 100,
+                  share_bp % 100, Opts().compute_quantum / 1000, Opts().compute_strict ? ", strict" : "");
     }
     reg.quotas[i] = std::make_unique<DeviceQuota>(
         dev, uuid, total, std::move(session), Opts().meminfo_total == option_kind::MeminfoTotalValue::kRequest);

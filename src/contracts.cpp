@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpushare/ledger_abi.h"
+#include "src/hami_grammar.h"
 
 namespace gpushare {
 namespace {
@@ -27,22 +28,6 @@ std::optional<uint64_t> ParseUnsigned(std::string_view text) {
 
 }  // namespace
 
-std::optional<uint64_t> ParseHamiBytes(std::string_view text) {
-  int shift = 0;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      default: break;
-    }
-  }
-  if (shift != 0) text.remove_suffix(1);
-  const std::optional<uint64_t> count = ParseUnsigned(text);
-  if (!count || *count > (UINT64_MAX >> shift)) return std::nullopt;
-  return *count << shift;
-}
-
 std::string PodTenantName(const PodIdentity& id) { return id.ns + "/" + id.pod + "/" + id.container; }
 
 std::optional<PodIdentity> SplitPodTenantName(std::string_view tenant) {
@@ -60,27 +45,40 @@ std::optional<PodIdentity> SplitPodTenantName(std::string_view tenant) {
 // Each kind reads its variable(s): false when unset or malformed (with an error in o.errors).
 namespace contract {
 
+// HAMi-core's get_limit_from_env (src/hami_grammar.h). 0 is "no limit": for CUDA_DEVICE_MEMORY_LIMIT_<i>
+// it falls back to CUDA_DEVICE_MEMORY_LIMIT, as do_init_device_memory_limits does, and with
+// neither the device passes through untouched.
 struct HamiMemory {
-  static constexpr std::string_view kAccepted = "examples: 4096m, 4g, 1048576k, 1073741824; k, m and g are binary";
+  static constexpr std::string_view kAccepted =
+      "examples: 4096m, 4g, 4Gi, 4GiB, 1.5g, 1073741824; K, M and G are binary; 0 is no limit";
   static bool Read(const EnvLookup& env, const char* variable, Layer& out, Options& o) {
-    auto read_one = [&](const std::string& name, std::optional<DeviceMemory>& slot) {
+    auto read_one = [&](const std::string& name, std::optional<DeviceMemory>& slot, bool per_device) {
       const char* set = env(name.c_str());
       if (set == nullptr) return;
-      if (const std::optional<uint64_t> bytes = ParseHamiBytes(set)) {
-        slot = DeviceMemory::Bytes(*bytes, name, set);
-      } else {
+      const std::optional<uint64_t> bytes = ParseHamiBytes(set);
+      if (!bytes) {
         o.errors.push_back(InvalidValue(name, set, kAccepted));
+      } else if (*bytes == 0) {
+        o.notes.push_back(per_device ? fmt::format("{}=\"{}\" (HAMi) gives no value for its device, as HAMi-core "
+                                                   "reads 0: {} applies there, if set",
+                                                   name, set, variable)
+                                     : fmt::format("{}=\"{}\" (HAMi) is no limit, as HAMi-core reads 0", name, set));
+      } else {
+        slot = DeviceMemory::Bytes(*bytes, name, set);
+        slot->cap_at_device = true;
       }
     };
-    read_one(variable, out.all);
-    for (int i = 0; i < kMaxDevices; ++i) read_one(fmt::format("{}_{}", variable, i), out.device[i]);
+    read_one(variable, out.all, false);
+    for (int i = 0; i < kMaxDevices; ++i) read_one(fmt::format("{}_{}", variable, i), out.device[i], true);
     return !out.empty();
   }
 };
 
+// aliyun's device plugin writes both with fmt.Sprintf("%d") (pkg/gpu/nvidia/allocate.go), and
+// only for a container that asked for aliyun.com/gpu-mem: whole numbers above 0.
 struct AliyunMemory {
   static constexpr const char* kDevVariable = "ALIYUN_COM_GPU_MEM_DEV";
-  static constexpr std::string_view kAccepted = "a whole number of GiB or MiB, such as 8";
+  static constexpr std::string_view kAccepted = "a whole number of GiB or MiB above 0, such as 8";
   static bool Read(const EnvLookup& env, const char* variable, Layer& out, Options& o) {
     const char* dev = env(kDevVariable);
     std::optional<uint64_t> dev_units;
@@ -94,7 +92,7 @@ struct AliyunMemory {
     const char* set = env(variable);
     if (set == nullptr) return false;
     const std::optional<uint64_t> units = ParseUnsigned(set);
-    if (!units) {
+    if (!units || *units == 0) {
       o.errors.push_back(InvalidValue(variable, set, kAccepted));
       return false;
     }
@@ -108,6 +106,7 @@ struct AliyunMemory {
     DeviceMemory memory = DeviceMemory::Bytes(*units, variable, set);
     memory.form = DeviceMemory::Form::kAliyunUnits;
     memory.aliyun_dev_units = dev_units.value_or(0);
+    memory.cap_at_device = true;
     out.all = std::move(memory);
     return true;
   }
@@ -124,32 +123,79 @@ struct Portion {
     }
     DeviceMemory memory = DeviceMemory::Bytes(*parts, variable, set);
     memory.form = DeviceMemory::Form::kPortion;
+    memory.cap_at_device = true;
     out.all = std::move(memory);
     return true;
   }
 };
 
-// HAMi's nvidia.com/gpucores: a share of the GPU's time (in basis points here); 0 is no limit.
+// HAMi's nvidia.com/gpucores, a share of the GPU's time (in basis points here), per device as
+// do_init_device_sm_limits reads it: CUDA_DEVICE_SM_LIMIT_<i> above 0 for device i, else
+// CUDA_DEVICE_SM_LIMIT. rate_limiter throttles nothing at 0 or at 100 and above: no share there.
+// GPU_CORE_UTILIZATION_POLICY=disable turns the limiter off (the values are still checked).
 struct HamiComputeLimit {
-  static bool Read(const EnvLookup& env, const char* variable, uint32_t& out, Options& o) {
+  static constexpr const char* kPolicyVariable = "GPU_CORE_UTILIZATION_POLICY";
+  static constexpr std::string_view kAccepted =
+      "a percentage such as 50, 50% or 50.5 (the fraction is dropped); 0, or 100 and above, is no limit";
+  static bool Read(const EnvLookup& env, const char* variable, option_kind::ComputeShareValue& out, Options& o) {
+    const char* policy = env(kPolicyVariable);
+    const bool disabled = policy != nullptr && ParseHamiCorePolicy(policy) == HamiCorePolicy::kDisable;
+    bool limited = false;
+    auto read_one = [&](const std::string& name, bool per_device, auto&& store) {
+      const char* set = env(name.c_str());
+      if (set == nullptr) return;
+      const std::optional<uint64_t> percent = ParseHamiPercent(set);
+      if (!percent) {
+        o.errors.push_back(InvalidValue(name, set, kAccepted));
+      } else if (disabled) {
+        o.notes.push_back(fmt::format("{}=\"{}\" (HAMi) is not applied: {}=\"{}\" turns HAMi's limit off", name, set,
+                                      kPolicyVariable, policy));
+      } else if (*percent == 0 && per_device) {
+        o.notes.push_back(fmt::format("{}=\"{}\" (HAMi) gives no value for its device, as HAMi-core reads 0", name, set));
+      } else if (*percent == 0 || *percent >= 100) {
+        o.notes.push_back(fmt::format("{}=\"{}\" (HAMi) is no limit, as HAMi-core reads 0 and 100 or more", name, set));
+        store(0u);
+        limited = limited || per_device;
+      } else {
+        store(static_cast<uint32_t>(*percent * 100));
+        limited = true;
+      }
+    };
+    read_one(variable, false, [&](uint32_t bp) { out.all = bp; });
+    for (int i = 0; i < kMaxDevices; ++i)
+      read_one(fmt::format("{}_{}", variable, i), true, [&](uint32_t bp) { out.device[static_cast<size_t>(i)] = bp; });
+    return limited;
+  }
+};
+
+// HAMi-core's policy for its SM limit. default: HAMi throttles a container only while a
+// container of higher priority, or another of the same, is busy on the GPU (HAMi's monitor,
+// cmd/vGPUmonitor/feedback.go, turns the limiter off otherwise), which gpushare's work-conserving
+// share does; force: always throttled, GPUSHARE_COMPUTE_STRICT=true; disable: see HamiComputeLimit.
+struct HamiCorePolicyKind {
+  static bool Read(const EnvLookup& env, const char* variable, bool& out, Options& o) {
     const char* set = env(variable);
     if (set == nullptr) return false;
-    const std::optional<uint64_t> percent = ParseUnsigned(set);
-    if (!percent || *percent > 100) {
-      o.errors.push_back(InvalidValue(variable, set, "a percentage from 0 to 100 (0: no limit)"));
-      return false;
-    }
-    out = static_cast<uint32_t>(*percent * 100);
+    bool recognised = false;
+    const HamiCorePolicy policy = ParseHamiCorePolicy(set, &recognised);
+    if (!recognised)
+      o.notes.push_back(fmt::format(
+          "{}=\"{}\" (HAMi) is read as the default policy, as HAMi-core reads anything but force/FORCE and "
+          "disable/DISABLE",
+          variable, set));
+    if (policy != HamiCorePolicy::kForce) return false;
+    out = true;
     return true;
   }
 };
 
+// HAMi-core reads it with atoi (try_create_shrreg); HAMi writes 0 (high) or 1 (low).
 struct HamiPriority {
   static bool Read(const EnvLookup& env, const char* variable, int32_t& out, Options& o) {
     const char* set = env(variable);
     if (set == nullptr) return false;
-    const std::optional<uint64_t> priority = ParseUnsigned(set);
-    if (!priority || *priority > INT32_MAX) {
+    const std::optional<uint32_t> priority = ParseHamiPriority(set);
+    if (!priority) {
       o.errors.push_back(InvalidValue(variable, set, "0 for high priority, or a larger whole number for lower"));
       return false;
     }

@@ -24,9 +24,6 @@ struct ContractRow {
 };
 std::span<const ContractRow> ContractRows();
 
-// HAMi's byte counts: digits with an optional k, m or g suffix (binary, either case).
-std::optional<uint64_t> ParseHamiBytes(std::string_view text);
-
 // A Kubernetes container's tenant name, "<namespace>/<pod>/<container>", and back (nullopt for
 // any other tenant name, such as the default "pod<uid>/<container id>").
 struct PodIdentity {

@@ -22,6 +22,9 @@ struct DeviceMemory {
   uint64_t aliyun_dev_units = 0;  // kAliyunUnits: ALIYUN_COM_GPU_MEM_DEV, the device in those units (0: unset)
   std::string variable;           // where it came from ("GPUSHARE_MEM_LIMIT_1", "GPU_PORTION"), for messages
   std::string text;               // the value as written
+  // A scheduler's amount: on a smaller device it is the whole device (HAMi-core caps its limit at
+  // the device's memory in cuMemGetInfo_v2, src/cuda/memory.c). Ours are taken as written.
+  bool cap_at_device = false;
 
   static DeviceMemory Bytes(uint64_t bytes, std::string variable, std::string text);
   bool relative() const { return form != Form::kBytes; }

@@ -133,6 +133,11 @@ bool SmShare::Parse(std::string_view text, Value& out) {
   return true;
 }
 
+uint32_t ComputeShareValue::For(int index) const {
+  if (index >= 0 && index < kMaxDevices && device[static_cast<size_t>(index)]) return *device[static_cast<size_t>(index)];
+  return all;
+}
+
 bool ComputeShare::Parse(std::string_view text, Value& out) {
   if (text.empty() || text.back() != '%') return false;
   text.remove_suffix(1);
@@ -154,7 +159,7 @@ bool ComputeShare::Parse(std::string_view text, Value& out) {
     scale /= 10;
   }
   if (bp == 0 || bp > 10000) return false;
-  out = bp;
+  out.all = bp;
   return true;
 }
 
@@ -350,10 +355,17 @@ Options::Quota Options::ResolveQuota(int index, uint64_t device_total_bytes) con
   if (limit != nullptr && quota.error.empty())
     limit_bytes = ResolveDeviceMemory(*limit, device_total_bytes, aliyun_unit, &quota.error);
   if (!quota.error.empty()) return quota;
+  if (limit_bytes && limit->cap_at_device && device_total_bytes != 0 && *limit_bytes > device_total_bytes) {
+    quota.note = fmt::format("{}=\"{}\" ({} bytes) is above this device's {} bytes: its limit is the device's memory",
+                             limit->variable, limit->text, *limit_bytes, device_total_bytes);
+    limit_bytes = device_total_bytes;
+  }
   quota.request_bytes = request_bytes ? *request_bytes : *limit_bytes;
   quota.limit_bytes = limit_bytes ? *limit_bytes : *request_bytes;
-  if (request != nullptr && limit != nullptr && quota.request_bytes > quota.limit_bytes)
+  if (request != nullptr && limit != nullptr && quota.request_bytes > quota.limit_bytes) {
     quota.error = AboveLimit(*request, quota.request_bytes, *limit, quota.limit_bytes);
+    if (!quota.note.empty()) quota.error += " (" + quota.note + ")";
+  }
   return quota;
 }
 

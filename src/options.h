@@ -133,9 +133,15 @@ struct SmFallback {
   static bool Parse(std::string_view text, Value& out);
 };
 
-// GPUSHARE_COMPUTE: "30%" or "12.5%" (0.01% to 100%), in basis points; 0 = no share.
+// GPUSHARE_COMPUTE: "30%" or "12.5%" (0.01% to 100%), in basis points; 0 = no share. A share
+// per device comes only from a scheduler (HAMi's CUDA_DEVICE_SM_LIMIT_<i>).
+struct ComputeShareValue {
+  uint32_t all = 0;
+  std::array<std::optional<uint32_t>, kMaxDevices> device{};  // engaged 0: no share on that device
+  uint32_t For(int index) const;
+};
 struct ComputeShare {
-  using Value = uint32_t;
+  using Value = ComputeShareValue;
   static constexpr std::string_view kAccepted = "a share of the GPU's time such as 30% or 12.5% (0.01% to 100%)";
   static bool Parse(std::string_view text, Value& out);
 };
@@ -188,12 +194,14 @@ struct Options {
   bool HasQuota(int index) const;
   // The tenant's quota on device index i, whose memory is device_total_bytes, Kubernetes-style:
   // either alone stands for both. A request above its limit, or an amount that cannot be
-  // resolved on this device, is an error naming the variables: fail closed on that device.
+  // resolved on this device, is an error naming the variables: fail closed on that device. A
+  // scheduler's limit above the device is the device (its request too, when it stands for both).
   struct Quota {
     bool limited = false;  // false: no request or limit applies; pass through
     uint64_t request_bytes = 0;
     uint64_t limit_bytes = 0;
     std::string error;
+    std::string note;  // worth one info line: a scheduler's limit was capped at the device
   };
   Quota ResolveQuota(int index, uint64_t device_total_bytes) const;
 };

@@ -60,9 +60,9 @@ TEST(Contracts, GpushareWinsOverTheScheduler) {
 
 TEST(Contracts, ABadSchedulerValueRefusesCudaByName) {
   const auto r = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"},
-                                 e2e::PreloadEnv({"CUDA_DEVICE_MEMORY_LIMIT=4Gi"}));
+                                 e2e::PreloadEnv({"CUDA_DEVICE_MEMORY_LIMIT=4GQ"}));
   EXPECT_EQ(r.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED) << r.out;
-  EXPECT_NE(r.err.find("CUDA_DEVICE_MEMORY_LIMIT=\"4Gi\" is not valid"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("CUDA_DEVICE_MEMORY_LIMIT=\"4GQ\" is not valid"), std::string::npos) << r.err;
   EXPECT_EQ(r.Int("filled_bytes"), -1) << "never unlimited";
 }
 

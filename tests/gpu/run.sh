@@ -37,62 +37,8 @@ GiB=$((1 << 30))
 MiB=$((1 << 20))
 L4=$((4 * GiB))
 
-NAMES=()
-STATUS=()
-FIGS=()
-record() {  # name status figures
-  NAMES+=("$1")
-  STATUS+=("$2")
-  FIGS+=("$3")
-  printf '[%-4s] %-30s %s\n' "$2" "$1" "$3"
-}
-
-# Seconds left for the next step's timeout: min(wanted, budget left), at least 5.
-tmo() {
-  local want=$1 left=$((BUDGET - SECONDS))
-  ((left < 5)) && left=5
-  ((want < left)) && echo "$want" || echo "$left"
-}
-over_budget() { ((SECONDS >= BUDGET)); }
-
-# run_step NAME TIMEOUT CMD... : runs CMD (stdout -> LOGS/NAME.log, stderr -> LOGS/NAME.err),
-# records PASS iff exit 0, figures = the program's SUMMARY line (+ failed checks, timeouts).
-run_step() {
-  local name=$1 t=$2
-  shift 2
-  if over_budget; then
-    record "$name" SKIP "time budget (${BUDGET}s) used up"
-    return 1
-  fi
-  local log=$LOGS/$name.log err=$LOGS/$name.err rc
-  {
-    echo "# $(date -Is) $name"
-    printf '# cmd:'
-    printf ' %q' "$@"
-    echo
-  } >"$log"
-  timeout -k 5 "$(tmo "$t")" "$@" >>"$log" 2>"$err" </dev/null
-  rc=$?
-  local figs
-  figs=$(grep -a '^SUMMARY: ' "$log" | tail -n1 | cut -c10-)
-  [[ -z $figs ]] && figs="(no SUMMARY line)"
-  local st=PASS
-  if ((rc == 124 || rc == 137)); then
-    st=FAIL
-    figs="TIMEOUT; $figs"
-  elif ((rc != 0)); then
-    st=FAIL
-    figs="rc=$rc; $figs"
-  fi
-  record "$name" "$st" "$figs"
-  if [[ $st != PASS ]]; then
-    grep -a '^CHECK FAIL' "$log" | sed 's/^/        /' | head -n 20
-    if ! grep -qa '^CHECK' "$log"; then
-      tail -n 5 "$err" | sed 's/^/        stderr: /'
-    fi
-  fi
-  return $rc
-}
+# shellcheck source=rows.sh
+. "$SCRIPT_DIR/rows.sh"
 
 echo "=== gpushare GPU tests: stage=$STAGE logs=$LOGS build=$BUILD budget=${BUDGET}s"
 
@@ -279,25 +225,4 @@ over_budget || bad_stderr_check torch_bad_value_stderr "$LOGS/torch_bad_value.er
 
 # ---- summary (last) ----------------------------------------------------------------------------
 rm -rf "$BUILD"
-npass=0
-nfail=0
-{
-  echo
-  echo "================ gpushare GPU test summary (${SECONDS}s; logs: $LOGS) ================"
-  printf '%-30s %-5s %s\n' CHECK RESULT "MEASURED"
-  for i in "${!NAMES[@]}"; do
-    printf '%-30s %-5s %s\n' "${NAMES[$i]}" "${STATUS[$i]}" "${FIGS[$i]}"
-  done
-} | tee "$LOGS/summary.txt"
-ninfo=0
-for s in "${STATUS[@]}"; do
-  if [[ $s == PASS ]]; then
-    npass=$((npass + 1))
-  elif [[ $s == INFO ]]; then
-    ninfo=$((ninfo + 1))
-  else
-    nfail=$((nfail + 1))
-  fi
-done
-echo "TOTAL: $npass passed, $nfail failed/skipped, $ninfo informational (not graded)" | tee -a "$LOGS/summary.txt"
-((nfail == 0))
+print_rows "gpushare GPU test summary"

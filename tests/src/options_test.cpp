@@ -211,12 +211,12 @@ Options ParseCompute(const std::map<std::string, std::string>& env) {
 }
 
 TEST(ComputeOptions, SharesAreBasisPointsAndDefaultsAreSane) {
-  EXPECT_EQ(ParseCompute({}).compute, 0u);
+  EXPECT_EQ(ParseCompute({}).compute.all, 0u);
   EXPECT_EQ(ParseCompute({}).compute_quantum, 2'000'000u);
   EXPECT_EQ(ParseCompute({}).compute_idle, 500'000u);
-  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "30%"}}).compute, 3000u);
-  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "12.5%"}}).compute, 1250u);
-  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "0.01%"}}).compute, 1u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "30%"}}).compute.all, 3000u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "12.5%"}}).compute.all, 1250u);
+  EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE", "0.01%"}}).compute.all, 1u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_QUANTUM", "2ms"}}).compute_quantum, 2'000'000u);
   EXPECT_EQ(ParseCompute({{"GPUSHARE_COMPUTE_IDLE", "250us"}}).compute_idle, 250'000u);
   EXPECT_EQ(ParseCompute({}).compute_express, 50u);
@@ -245,10 +245,11 @@ TEST(ComputeOptions, MalformedValuesFailClosedNamingTheVariable) {
 }
 
 TEST(ComputeOptions, HamiSmLimitGivesTheComputeShareUnlessOverridden) {
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}}).compute, 3000u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}}).compute, 5000u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute, 0u);
-  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).errors.size(), 1u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}}).compute.all, 3000u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "30"}, {"GPUSHARE_COMPUTE", "50%"}}).compute.all, 5000u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "0"}}).compute.all, 0u);
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "150"}}).compute.all, 0u) << "HAMi-core limits nothing at 100 or more";
+  EXPECT_EQ(ParseCompute({{"CUDA_DEVICE_SM_LIMIT", "50G"}}).errors.size(), 1u);
 }
 
 }  // namespace

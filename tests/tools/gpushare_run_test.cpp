@@ -69,7 +69,7 @@ TEST(GpushareRun, EachBadInputIsRefusedClearly) {
       {{"--mem-limit", "1Gi"}, {}, "no command to run"},
       {{"--mem-request", "2Gi", "--mem-limit", "1Gi", "--", "true"}, {},
        "GPUSHARE_MEM_REQUEST=2147483648 is above GPUSHARE_MEM_LIMIT=1073741824"},
-      {{"--mem-limit", "1Gi", "--", "true"}, {"CUDA_DEVICE_MEMORY_LIMIT=4Gi"}, "CUDA_DEVICE_MEMORY_LIMIT=\"4Gi\" is not valid"},
+      {{"--mem-limit", "1Gi", "--", "true"}, {"CUDA_DEVICE_MEMORY_LIMIT=4GQ"}, "CUDA_DEVICE_MEMORY_LIMIT=\"4GQ\" is not valid"},
       {{"--library", "/nonexistent/libgpushare.so", "--", "true"}, {}, "cannot find libgpushare.so (looked at /nonexistent/libgpushare.so)"},
   };
   for (const Case& c : cases) {
