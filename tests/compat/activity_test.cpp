@@ -35,22 +35,22 @@ nlohmann::json Ledger() {
 
 TEST(Activity, AGraphOnlyTenantIsNotTerminatedAsIdle) {
   // Holds all but 64 MiB of its 12 GiB limit (nearly 8 GiB of burst: what is left of the pool is
-  // less than one of the requester's 64 MiB steps), then only replays a graph for 4 s.
+  // less than one of the requester's 64 MiB steps), then only replays a graph for 5 s.
   constexpr long long kHeld = 12 * kGiB - (64ll << 20);
-  auto graphs = e2e::SpawnProgram({GS_ACTIVITY_CLIENT_PATH, "graphs", std::to_string(kHeld), "4"},
+  auto graphs = e2e::SpawnProgram({GS_ACTIVITY_CLIENT_PATH, "graphs", std::to_string(kHeld), "5"},
                                   Tenant("graphs", {}));
   ASSERT_EQ(e2e::WaitForValue(graphs, "held"), kHeld);
-  // Same priority; takes from tenants idle for 500 ms. The graph tenant has allocated nothing for
-  // longer than that by the time this one bursts into its memory.
-  sleep(1);
+  // Same priority; takes from tenants idle for 1 s. The graph tenant has allocated nothing for
+  // 2 s by the time this one bursts into its memory.
+  sleep(2);
   const e2e::ClientResult requester = e2e::RunProgram(
       {GS_CLIENT_PATH, "link", "fill"},
-      Tenant("requester", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_IDLE_TIMEOUT=500ms", "GPUSHARE_WAIT_MODE=always",
+      Tenant("requester", {"GPUSHARE_RESOLVER=priority", "GPUSHARE_IDLE_TIMEOUT=1s", "GPUSHARE_WAIT_MODE=always",
                            "GPUSHARE_WAIT_TIMEOUT=1s"}));
   EXPECT_EQ(requester.Int("filled_bytes"), 4 * kGiB) << "the requester got only its request: nobody was idle";
   EXPECT_EQ(requester.Int("fill_stop_rc"), CUDA_ERROR_OUT_OF_MEMORY);
   EXPECT_EQ(e2e::WaitForExit(graphs, 20), 0) << "the graph-replaying tenant was terminated as idle";
-  EXPECT_GT(e2e::WaitForValue(graphs, "replays", 1), 100);
+  EXPECT_GT(e2e::WaitForValue(graphs, "replays", 1), 125);
   const nlohmann::json ledger = Ledger();
   EXPECT_TRUE(ledger["recent_terminations"].empty()) << ledger["recent_terminations"].dump();
 }
