@@ -314,6 +314,7 @@ FAKE_API CUresult cuStreamBeginCapture_ptsz(CUstream stream) {
 FAKE_API CUresult cuStreamBeginCaptureToGraph(CUstream stream, CUgraph graph, const CUgraphNode* dependencies,
                                               const CUgraphEdgeData* /*edge_data*/, size_t dependency_count,
                                               CUstreamCaptureMode mode) {
+  FAKE_ENTER();
   if (graph == nullptr || (dependency_count > 0 && dependencies == nullptr)) return CUDA_ERROR_INVALID_VALUE;
   const CUresult rc = cuStreamBeginCapture_v2(stream, mode);
   if (rc == CUDA_SUCCESS) streams().find(reinterpret_cast<const Stream*>(stream))->second->into = graph;
