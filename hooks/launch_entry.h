@@ -34,11 +34,23 @@ enum class StreamWork {
   kOther,
 };
 
-template <StreamWork kWork, typename Fn>
-[[gnu::always_inline]] inline CUresult EnterStreamWork(CUstream stream, bool per_thread_stream, Fn&& call) {
+// No check of the call's ranges against swappable allocations.
+struct NoSwapCheck {
+  CUresult operator()() const { return CUDA_SUCCESS; }
+};
+
+// `swap_check`, run only while this call holds the swap gate, answers an error the driver would
+// give for the call but cannot see under swap (hooks/copy.cpp: ranges past a swappable
+// allocation's end, inside its rounded mapping); the call is then not made.
+template <StreamWork kWork, typename Fn, typename SwapCheck = NoSwapCheck>
+[[gnu::always_inline]] inline CUresult EnterStreamWork(CUstream stream, bool per_thread_stream, Fn&& call,
+                                                       SwapCheck&& swap_check = {}) {
   if (const CUresult rc = EnsureInit(); __builtin_expect(rc != CUDA_SUCCESS, 0)) return rc;
   const quota::swap::SwapGate gate;
   if (__builtin_expect(gate.rc() != CUDA_SUCCESS, 0)) return gate.rc();
+  if (__builtin_expect(gate.held(), 0)) {
+    if (const CUresult rc = swap_check(); rc != CUDA_SUCCESS) return rc;
+  }
   quota::NoteActivity();
   if constexpr (kWork == StreamWork::kKernels) {
     // Without a compute share the call is made right here, so that the arguments go straight
