@@ -70,14 +70,14 @@ CUresult alloc_linear(Context* ctx, size_t bytes, RangeKind kind, CUdeviceptr* o
   return CUDA_SUCCESS;
 }
 
+}  // namespace
+
 void free_linear(uintptr_t base) {
   Range& r = drv().ranges.at(base);
   munmap(reinterpret_cast<void*>(r.base), r.size);
   phys_release(r.device, r.size);
   drv().ranges.erase(base);
 }
-
-}  // namespace
 
 void memory_release_context(Context* ctx) {
   std::vector<uintptr_t> doomed;

@@ -118,6 +118,8 @@ Range* find_range(uintptr_t addr);              // range containing addr
 Range* find_range_base(uintptr_t base);         // range starting exactly at base
 // True when [addr, addr+n) lies in contiguous ranges that all grant `prot`.
 bool range_accessible(uintptr_t addr, size_t n, int prot);
+// Frees a cuMemAlloc / cuMemAllocManaged range (kAlloc, kManaged) starting at base.
+void free_linear(uintptr_t base);
 void memory_release_context(Context* ctx);
 void memory_reset();
 int memory_live_count();
