@@ -31,8 +31,11 @@ Table& TheTable() {
   return *table;
 }
 
-void Uncharge(const Allocation& a) {
-  if (DeviceQuota* q = QuotaFor(a.device)) q->Uncharge(a.bytes);
+void Uncharge(HandleKind kind, const Allocation& a) {
+  DeviceQuota* q = QuotaFor(a.device);
+  if (q == nullptr) return;
+  q->Uncharge(a.bytes);
+  if (kind == HandleKind::kContext && q->session() != nullptr) q->session()->SubtractProcessContextBytes(a.bytes);
 }
 
 }  // namespace
@@ -43,7 +46,7 @@ void Record(HandleKind kind, uint64_t handle, const Allocation& allocation) {
   auto [it, inserted] = t.entries.try_emplace(Key{kind, handle}, allocation);
   if (!inserted) {
     // The handle was freed by a path we do not see; its old charge is stale.
-    Uncharge(it->second);
+    Uncharge(kind, it->second);
     it->second = allocation;
   }
 }
@@ -58,7 +61,7 @@ bool Forget(HandleKind kind, uint64_t handle) {
     found = it->second;
     t.entries.erase(it);
   }
-  Uncharge(found);
+  Uncharge(kind, found);
   return true;
 }
 
@@ -69,7 +72,7 @@ void ForgetContext(CUcontext context, bool keep_overhead) {
     const bool owned = it->second.context == context;
     const bool overhead = it->first.kind == HandleKind::kContext;
     if (owned && !(overhead && keep_overhead)) {
-      Uncharge(it->second);
+      Uncharge(it->first.kind, it->second);
       it = t.entries.erase(it);
     } else {
       ++it;

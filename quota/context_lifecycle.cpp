@@ -27,6 +27,18 @@ Primary& PrimaryOf(CUdevice dev) {
 
 }  // namespace
 
+bool ChargeContext(DeviceQuota& q, ContextOverheadProbe& probe, CUcontext ctx) {
+  const uint64_t overhead = probe.Finish();
+  Charge charge = Charge::Try(&q, overhead);
+  if (!charge) {
+    WarnContextRefused(q, overhead, probe.source());
+    return false;
+  }
+  if (q.session() != nullptr) q.session()->AddProcessContextBytes(overhead);
+  Record(HandleKind::kContext, reinterpret_cast<uint64_t>(ctx), {q.ordinal(), charge.Keep(), ctx});
+  return true;
+}
+
 CUresult RetainPrimary(CUcontext* pctx, CUdevice dev) {
   DeviceQuota* q = QuotaFor(dev);
   if (q == nullptr || pctx == nullptr) return Real().cuDevicePrimaryCtxRetain(pctx, dev);
@@ -37,16 +49,14 @@ CUresult RetainPrimary(CUcontext* pctx, CUdevice dev) {
     if (rc == CUDA_SUCCESS) ++p.retains;
     return rc;
   }
-  const ContextOverheadProbe probe(*q);
+  ContextOverheadProbe probe(*q);
   const CUresult rc = Real().cuDevicePrimaryCtxRetain(pctx, dev);
   if (rc != CUDA_SUCCESS) return rc;
-  Charge charge = Charge::Try(q, probe.Finish());
-  if (!charge) {
+  if (!ChargeContext(*q, probe, *pctx)) {
     Real().cuDevicePrimaryCtxRelease_v2(dev);
     *pctx = nullptr;
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  Record(HandleKind::kContext, reinterpret_cast<uint64_t>(*pctx), {dev, charge.Keep(), *pctx});
   p.retains = 1;
   p.ctx = *pctx;
   return rc;

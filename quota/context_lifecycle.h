@@ -16,21 +16,23 @@ CUresult ReleasePrimary(CUdevice dev, CUresult (*release)(CUdevice));
 CUresult ResetPrimary(CUdevice dev, CUresult (*reset)(CUdevice));
 CUresult DestroyContext(CUcontext ctx, CUresult (*destroy)(CUcontext));
 
+// Charges a context just created on q's device what probe says it holds, and records it; false
+// (with a warning saying why) when that does not fit the quota.
+bool ChargeContext(DeviceQuota& q, ContextOverheadProbe& probe, CUcontext ctx);
+
 // `create` makes the context (any cuCtxCreate version) and stores it in *pctx.
 template <typename CreateFn>
 CUresult CreateContext(CUcontext* pctx, CUdevice dev, CreateFn create) {
   DeviceQuota* q = QuotaFor(dev);
   if (q == nullptr) return create();
-  const ContextOverheadProbe probe(*q);
+  ContextOverheadProbe probe(*q);
   const CUresult rc = create();
   if (rc != CUDA_SUCCESS) return rc;
-  Charge charge = Charge::Try(q, probe.Finish());
-  if (!charge) {
+  if (!ChargeContext(*q, probe, *pctx)) {
     Real().cuCtxDestroy_v2(*pctx);
     *pctx = nullptr;
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  Record(HandleKind::kContext, reinterpret_cast<uint64_t>(*pctx), {dev, charge.Keep(), *pctx});
   return rc;
 }
 

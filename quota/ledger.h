@@ -111,6 +111,13 @@ Room ShortfallOf(const ChargeQuery& q);
 // GS_SM_MAP_READY.
 sm::TpcMap TpcMapOf(const GsLedgerHeader& h);
 
+// What a shared context overhead was measured under (quota/ledger_context.cpp): another driver or
+// MPS mode measures again.
+struct ContextOverheadKey {
+  int32_t driver_version = 0;  // cuDriverGetVersion
+  bool mps = false;            // CU_DEVICE_ATTRIBUTE_MPS_ENABLED
+};
+
 // "<dir>/gpushare-<32 hex>.ledger"
 std::string LedgerPath(const std::string& dir, const unsigned char uuid[16]);
 
@@ -183,6 +190,20 @@ class LedgerSession {
   void MarkSmUnconfined();
   // How this process confines its kernels (GS_SM_MODE_*), for gpushare-smi.
   void SetProcessSmMode(uint32_t mode);
+  // Context overhead (quota/ledger_context.cpp). The figure published for this key, unchecked
+  // (callers bound it); false when none is (or another driver's or MPS mode's is).
+  bool CachedContextOverhead(const ContextOverheadKey& key, uint64_t* bytes) const;
+  // Publishes a lone measurement under the lock unless one for this key is there already (the
+  // first wins). False when the lock could not be had.
+  bool PublishContextOverhead(const ContextOverheadKey& key, uint64_t bytes);
+  // The measuring turn: this open file's OFD lock on the header's context_overhead_* fields, so
+  // that processes starting together measure one at a time. False when another process holds
+  // it. Released by ReleaseOverheadTurn, or by the kernel when the process dies.
+  bool TryHoldOverheadTurn();
+  void ReleaseOverheadTurn();
+  // This process's live contexts' own memory (GsLedgerProcess.context_bytes), for the tools.
+  void AddProcessContextBytes(uint64_t bytes);
+  void SubtractProcessContextBytes(uint64_t bytes);
   // Compute shares (compute/turn.cpp): the mapping, the lock and slot liveness.
   GsLedgerHeader* header() const { return header_; }
   GsLedgerTenant* tenant_slots() const { return tenants_; }
@@ -293,6 +314,7 @@ struct ProcessSnapshot {
   uint64_t swappable_bytes = 0;    // resident and VMM-backed
   uint64_t staging_bytes = 0;      // pinned host staging held
   uint32_t swap_state = 0;         // GS_SWAP_*
+  uint64_t context_bytes = 0;      // its live contexts' own memory, within used_bytes
   bool alive = false;  // its slot lock is held
   std::string container_id;
 };
@@ -375,6 +397,11 @@ struct LedgerSnapshot {
   uint32_t waiting = 0;       // threads waiting for memory
   uint64_t terminations = 0;  // marks ever recorded
   uint64_t swaps_out = 0, swap_out_bytes = 0, swaps_in = 0, swap_in_bytes = 0;  // every tenant
+  // A lone CUDA context's own memory as measured by the first process that could (0: none yet).
+  uint64_t context_overhead_bytes = 0;
+  int32_t context_overhead_driver = 0;  // cuDriverGetVersion then
+  bool context_overhead_mps = false;    // measured under MPS
+  uint64_t context_overhead_unix_ns = 0;
   bool sm_map_ready = false;  // the TPC map was measured (sm_map)
   sm::TpcMap sm_map;
   uint64_t sm_map_ns = 0;     // how long measuring it took

@@ -57,6 +57,12 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->swap_out_bytes = h.swap_out_bytes;
   out->swaps_in = h.swaps_in;
   out->swap_in_bytes = h.swap_in_bytes;
+  if (h.context_overhead_state == GS_CONTEXT_OVERHEAD_READY) {
+    out->context_overhead_bytes = h.context_overhead_bytes;
+    out->context_overhead_driver = h.context_overhead_driver;
+    out->context_overhead_mps = (h.context_overhead_flags & GS_CONTEXT_OVERHEAD_MPS) != 0;
+    out->context_overhead_unix_ns = h.context_overhead_unix_ns;
+  }
   out->sm_map_ready = h.sm_map_state == GS_SM_MAP_READY;
   if (out->sm_map_ready) {
     out->sm_map = TpcMapOf(h);
@@ -162,6 +168,7 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.swappable_bytes = p.swappable_bytes;
       ps.staging_bytes = p.staging_bytes;
       ps.swap_state = p.swap_state;
+      ps.context_bytes = p.context_bytes;
       latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/tenant_name.h"
+
 namespace gpushare::quota {
 
 namespace {
@@ -76,22 +78,77 @@ CgroupIdentity ParseCgroupIdentity(std::string_view text) {
   return id;
 }
 
-CgroupIdentity ReadCgroupIdentity(const std::string& cgroup_file) {
-  std::ifstream in(cgroup_file);
+CgroupIdentity ParseMountinfoIdentity(std::string_view text) {
+  CgroupIdentity id;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    // mount-ID parent-ID major:minor root mount-point ...: the root is the 4th field.
+    for (int field = 0; field < 3 && !line.empty(); ++field) {
+      const size_t space = line.find(' ');
+      line = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    }
+    const std::string_view root = line.substr(0, line.find(' '));
+    if (const size_t pods = root.find("/pods/"); pods != std::string_view::npos) {
+      const std::string_view rest = root.substr(pods + 6);
+      const std::string uid = PodUid("pod" + std::string(rest.substr(0, rest.find('/'))));
+      if (!uid.empty() && (id.pod_uid.empty() || id.pod_uid == uid)) {
+        id.pod_uid = uid;
+        constexpr std::string_view kContainers = "/containers/";
+        const size_t c = rest.find(kContainers);
+        if (c != std::string_view::npos && id.container_name.empty()) {
+          const std::string_view name = rest.substr(c + kContainers.size());
+          id.container_name = SanitizeTenantName(name.substr(0, name.find('/')));
+        }
+      }
+    }
+    if (id.container_id.empty() && root.find("/containers/") != std::string_view::npos &&
+        root.find("/pods/") == std::string_view::npos)
+      id.container_id = LastContainerId(root);
+  }
+  if (id.pod_uid.empty()) id.container_name.clear();
+  return id;
+}
+
+namespace {
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path);
   if (!in) return {};
   std::stringstream text;
   text << in.rdbuf();
-  return ParseCgroupIdentity(text.str());
+  return text.str();
+}
+
+}  // namespace
+
+CgroupIdentity ReadCgroupIdentity(const std::string& cgroup_file) {
+  CgroupIdentity id = ParseCgroupIdentity(ReadWhole(cgroup_file));
+  if (!id.pod_uid.empty() || !id.container_id.empty()) return id;
+  const size_t slash = cgroup_file.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : cgroup_file.substr(0, slash);
+  return ParseMountinfoIdentity(ReadWhole(dir + "/mountinfo"));
 }
 
 std::string DefaultTenantName(const std::string& cgroup_file) {
   const CgroupIdentity id = ReadCgroupIdentity(cgroup_file);
   const std::string short_id = id.container_id.substr(0, 12);
-  if (!id.pod_uid.empty()) return "pod" + id.pod_uid + (short_id.empty() ? "" : "/" + short_id);
+  if (!id.pod_uid.empty()) {
+    const std::string& part = short_id.empty() ? id.container_name : short_id;
+    return SanitizeTenantName("pod" + id.pod_uid + (part.empty() ? "" : "/" + part));
+  }
   if (!short_id.empty()) return "ctr-" + short_id;
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return "pid-" + std::to_string(getpid()) + "@" + (host[0] != '\0' ? host : "localhost");
+  return ProcessTenantName(getpid(), host);
+}
+
+std::string ProcessTenantName(int pid, std::string_view host) {
+  // A UTS namespace's hostname may hold any byte but '\0': sanitised, never refused.
+  return SanitizeTenantName("pid-" + std::to_string(pid) + "@" + (host.empty() ? "localhost" : std::string(host)));
 }
 
 }  // namespace gpushare::quota

@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tag='SPDX-License-Identifier: Apache-2.0'
 
-# Source files: code, build files, scripts and manifests; not prose (*.md), LICENSE or dotfiles.
+# Source files: code, build files, scripts and manifests; not prose (*.md), LICENSE, dotfiles or
+# JSON, which has no comments (package.json says its licence in its "license" field).
 sources() {
   { if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then git ls-files
     else find . -path ./.git -prune -o -path './build*' -prune -o -path './.*' -prune -o -type f -print | sed 's|^\./||'
-    fi; } | grep -vE '(^|/)(LICENSE|[^/]*\.md|\.[^/]*)$' || true
+    fi; } | grep -vE '(^|/)(LICENSE|[^/]*\.md|[^/]*\.json|\.[^/]*)$' || true
   echo .ci/run  # a dot-folder, which the find above prunes
 }
 

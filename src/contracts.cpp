@@ -10,6 +10,7 @@
 
 #include "gpushare/ledger_abi.h"
 #include "src/hami_grammar.h"
+#include "src/tenant_name.h"
 
 namespace gpushare {
 namespace {
@@ -189,10 +190,22 @@ struct HamiCorePolicyKind {
   }
 };
 
-// HAMi-core reads it with atoi (try_create_shrreg); HAMi writes 0 (high) or 1 (low).
+// HAMi's device plugin sets it for every container it places, to a file of that container's own.
+constexpr const char* kHamiSharedCache = "CUDA_DEVICE_MEMORY_SHARED_CACHE";
+
+// HAMi-core reads it with atoi (try_create_shrreg); HAMi writes 0 (high) or 1 (low). Unset in a
+// container HAMi's device plugin placed, it is HAMi-core's default, 1: a pod that asked for 0
+// outranks one that asked for nothing, as under HAMi.
 struct HamiPriority {
+  static constexpr int32_t kHamiDefault = -1;
   static bool Read(const EnvLookup& env, const char* variable, int32_t& out, Options& o) {
     const char* set = env(variable);
+    if (set == nullptr && env(kHamiSharedCache) != nullptr) {
+      o.notes.push_back(fmt::format("{} is unset in a container HAMi placed ({} is set): HAMi-core's "
+                                    "default, 1 (low)", variable, kHamiSharedCache));
+      out = kHamiDefault;
+      return true;
+    }
     if (set == nullptr) return false;
     const std::optional<uint32_t> priority = ParseHamiPriority(set);
     if (!priority) {
@@ -201,6 +214,53 @@ struct HamiPriority {
     }
     out = -static_cast<int32_t>(*priority);
     return true;
+  }
+};
+
+// The memory tracker file HAMi-core's processes of one container share: HAMi's device plugin
+// writes <hook path>/vgpu/<uuid>.cache, one per container (Allocate in HAMi's
+// pkg/device-plugin/nvidiadevice), so all its processes share one limit. The tenant is
+// hami-<file name without .cache>, so they share one quota here too. HAMi-core's default path
+// names no container (a /tmp of each container's own under HAMi, one node-wide ledger here):
+// not used.
+struct HamiSharedCache {
+  static constexpr std::string_view kHamiCoreDefault = "/tmp/cudevshr.cache";
+  static bool Read(const EnvLookup& env, const char* variable, std::string& out, Options& o) {
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    std::string_view path = set;
+    if (path == kHamiCoreDefault) {
+      o.notes.push_back(fmt::format("{} is HAMi-core's default, which names no container: not used as the tenant",
+                                    variable));
+      return false;
+    }
+    std::string_view file = path.substr(path.find_last_of('/') == std::string_view::npos ? 0 : path.find_last_of('/') + 1);
+    if (file.ends_with(".cache")) file.remove_suffix(6);
+    if (file.empty()) {
+      o.errors.push_back(InvalidValue(variable, set, "the path of a file, as HAMi's device plugin writes it"));
+      return false;
+    }
+    out = SanitizeTenantName("hami-" + std::string(file));
+    return true;
+  }
+};
+
+// Set to true by HAMi's device plugin where its scheduler over-commits memory
+// (deviceMemoryScaling > 1): the HAMi limits on a GPU may add up to more than it has, so they
+// cannot all be guaranteed. As GPUSHARE_BEST_EFFORT=true: a tenant whose limit (as its request)
+// cannot be held runs with request 0 and bursts, where it would be refused at start.
+struct HamiOversubscribe {
+  static bool Read(const EnvLookup& env, const char* variable, bool& out, Options& o) {
+    const char* set = env(variable);
+    if (set == nullptr) return false;
+    const std::string_view v = set;
+    if (v == "true" || v == "TRUE" || v == "True") {
+      out = true;
+      return true;
+    }
+    if (v != "false" && v != "FALSE" && v != "False")
+      o.errors.push_back(InvalidValue(variable, set, "true or false, as HAMi's device plugin writes it"));
+    return false;
   }
 };
 
@@ -220,8 +280,11 @@ struct PodTenant {
     if (set < 3) return false;
     bool ok = true;
     for (int i = 0; i < 3; ++i) {
-      if (value[i].empty() || value[i].find('/') != std::string::npos) {
-        o.errors.push_back(InvalidValue(kParts[i], value[i], "a non-empty Kubernetes name without '/'"));
+      std::string problem = TenantNameProblem(value[i]);
+      if (problem.empty() && value[i].find('/') != std::string::npos)
+        problem = fmt::format("byte {} is '/'", value[i].find('/') + 1);
+      if (!problem.empty()) {
+        o.errors.push_back(InvalidValue(kParts[i], value[i], problem + "; a Kubernetes name: letters, digits, - and ."));
         ok = false;
       }
     }

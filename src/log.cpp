@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "src/printable.h"
+
 namespace gpushare {
 namespace detail {
 
@@ -26,8 +28,10 @@ spdlog::logger& Logger() {
 
 }  // namespace
 
+// Lines carry names other processes wrote into the ledger (victims, requesters): printed through
+// Printable, a hostile name cannot write escapes or extra lines to a tenant's stderr.
 void WriteLog(LogLevel level, std::string_view line) {
-  Logger().log(static_cast<spdlog::level::level_enum>(level), line);
+  Logger().log(static_cast<spdlog::level::level_enum>(level), Printable(line));
 }
 
 }  // namespace detail

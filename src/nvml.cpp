@@ -18,7 +18,9 @@ struct NvmlProcessInfo {
 };
 
 constexpr nvmlReturn_t kNvmlInsufficientSize = 7;
-constexpr unsigned kMaxProcesses = 256;
+// Processes the list is asked for at most: a ledger holds GS_LEDGER_PROCESS_SLOTS (512) of ours,
+// and others may share the GPU.
+constexpr unsigned kMaxProcesses = 1024;
 
 struct Nvml {
   nvmlReturn_t (*get_handle_by_uuid)(const char*, nvmlDevice_t*) = nullptr;
@@ -67,17 +69,34 @@ bool NvmlDeviceUsedBytes(const char* uuid, uint64_t& used) {
   return true;
 }
 
-bool NvmlProcessUsedBytes(const char* uuid, unsigned int pid, uint64_t& used) {
+bool NvmlDeviceProcesses(const char* uuid, std::vector<NvmlProcessUse>& out) {
+  out.clear();
   const Nvml& nvml = TheNvml();
   nvmlDevice_t device = DeviceByUuid(nvml, uuid);
   if (device == nullptr || nvml.get_processes == nullptr) return false;
-  NvmlProcessInfo infos[kMaxProcesses];
-  unsigned int count = kMaxProcesses;
-  const nvmlReturn_t rc = nvml.get_processes(device, &count, infos);
-  if (rc != kNvmlSuccess && rc != kNvmlInsufficientSize) return false;
-  for (unsigned int i = 0; i < count && i < kMaxProcesses; ++i) {
-    if (infos[i].pid == pid) {
-      used = infos[i].used_gpu_memory;
+  // The list may grow between asking its size and reading it: ask again with the new size. On
+  // NVML_ERROR_INSUFFICIENT_SIZE NVML writes only the count, never the entries.
+  std::vector<NvmlProcessInfo> infos(64);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    unsigned int count = static_cast<unsigned int>(infos.size());
+    const nvmlReturn_t rc = nvml.get_processes(device, &count, infos.data());
+    if (rc == kNvmlSuccess) {
+      for (unsigned int i = 0; i < count && i < infos.size(); ++i)
+        out.push_back({infos[i].pid, infos[i].used_gpu_memory});
+      return true;
+    }
+    if (rc != kNvmlInsufficientSize || count > kMaxProcesses) return false;
+    infos.resize(count + 16);
+  }
+  return false;
+}
+
+bool NvmlProcessUsedBytes(const char* uuid, unsigned int pid, uint64_t& used) {
+  std::vector<NvmlProcessUse> processes;
+  if (!NvmlDeviceProcesses(uuid, processes)) return false;
+  for (const NvmlProcessUse& p : processes) {
+    if (p.pid == pid && p.used_bytes != kNvmlUsedUnknown) {
+      used = p.used_bytes;
       return true;
     }
   }

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "src/contracts.h"
+#include "src/printable.h"
 #include "src/quantity.h"
 
 namespace gpushare {
@@ -47,6 +48,13 @@ bool Text::Parse(std::string_view text, Value& out) {
   out = std::string(text);
   return !text.empty();
 }
+
+bool TenantName::Parse(std::string_view text, Value& out) {
+  out = std::string(text);
+  return TenantNameProblem(text).empty();
+}
+
+std::string TenantName::Problem(std::string_view text) { return TenantNameProblem(text); }
 
 bool Flag::Parse(std::string_view text, Value& out) {
   if (text == "true" || text == "1") {
@@ -249,6 +257,16 @@ bool LogLevel::Parse(std::string_view text, Value& out) {
 }  // namespace option_kind
 namespace {
 
+// What an error says after the value: the kind's Problem with it, if it has one, then kAccepted.
+template <typename Kind>
+std::string Why(std::string_view text) {
+  if constexpr (requires { Kind::Problem(text); }) {
+    const std::string problem = Kind::Problem(text);
+    if (!problem.empty()) return problem + "; " + std::string(Kind::kAccepted);
+  }
+  return std::string(Kind::kAccepted);
+}
+
 // A set variable is parsed as given (empty included: empty is malformed); an unset one takes
 // the row's default.
 template <typename Kind>
@@ -257,7 +275,7 @@ void Read(const EnvLookup& env, const char* name, std::string_view def, typename
   const char* set = env(name);
   const std::string_view text = set != nullptr ? std::string_view(set) : def;
   if (set == nullptr && def.empty()) return;
-  if (!Kind::Parse(text, out)) errors.push_back(InvalidValue(name, text, Kind::kAccepted));
+  if (!Kind::Parse(text, out)) errors.push_back(InvalidValue(name, text, Why<Kind>(text)));
 }
 
 // The GPUSHARE_ layer: <NAME> for every device, <NAME>_<i> for device index i.
@@ -317,7 +335,8 @@ bool Validate<option_kind::PerDeviceBytes>(std::string_view text) {
 constexpr OptionRow kRows[] = {
 #define GS_OPTION(field, kind, env_name, def, help)                                          \
   {#field, env_name, def, help, option_kind::kind::kAccepted,                                  \
-   std::is_same_v<option_kind::kind, option_kind::PerDeviceBytes>, &Validate<option_kind::kind>},
+   std::is_same_v<option_kind::kind, option_kind::PerDeviceBytes>, &Validate<option_kind::kind>,      \
+   &Why<option_kind::kind>},
 #include "src/options.inc"
 #undef GS_OPTION
 };
@@ -336,7 +355,7 @@ Options ParseOptions(const EnvLookup& env) {
 }
 
 std::string InvalidValue(std::string_view variable, std::string_view value, std::string_view accepted) {
-  return fmt::format("{}=\"{}\" is not valid ({})", variable, value, accepted);
+  return fmt::format("{}=\"{}\" is not valid ({})", variable, Printable(value), accepted);
 }
 
 bool Options::HasQuota(int index) const {

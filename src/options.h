@@ -20,6 +20,7 @@
 
 #include "src/device_memory.h"
 #include "src/log.h"
+#include "src/tenant_name.h"
 
 namespace gpushare {
 
@@ -59,6 +60,14 @@ struct Text {
   using Value = std::string;
   static constexpr std::string_view kAccepted = "a non-empty string";
   static bool Parse(std::string_view text, Value& out);
+};
+
+// GPUSHARE_TENANT: the tenant alphabet (src/tenant_name.h). Problem() says which byte is wrong.
+struct TenantName {
+  using Value = std::string;
+  static constexpr std::string_view kAccepted = kTenantNameAlphabet;
+  static bool Parse(std::string_view text, Value& out);
+  static std::string Problem(std::string_view text);
 };
 
 struct Flag {
@@ -211,7 +220,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 // Pure: reads variables through `env` (getenv in the library, a map in tests).
 Options ParseOptions(const EnvLookup& env);
 
-// `NAME="value" is not valid (accepted)`: the one form of every bad-value message.
+// `NAME="value" is not valid (accepted)`: the one form of every bad-value message. The value is
+// printed through Printable (src/printable.h): a hostile value cannot write escapes to a terminal.
 std::string InvalidValue(std::string_view variable, std::string_view value, std::string_view accepted);
 
 // One row of options.inc, for tools (gpushare-run's flags, --help texts).
@@ -223,6 +233,7 @@ struct OptionRow {
   std::string_view accepted;
   bool per_device;                           // <variable>_<i> overrides it for device index i
   bool (*valid)(std::string_view text);      // the row's parser, result discarded
+  std::string (*why)(std::string_view text); // why text is not valid: the kind's Problem, then `accepted`
 };
 std::span<const OptionRow> OptionRows();
 const OptionRow* FindOptionRow(std::string_view field);

@@ -1,24 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 // gpushare-exporter: a Prometheus endpoint over the node's ledgers (tools/metrics.h), served by
-// cpp-httplib. Reads the ledger files at every scrape; needs neither a GPU nor CUDA.
-//   gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR]
-#include <httplib.h>
-
+// cpp-httplib behind tools/guarded_server.h (slow or hostile clients cannot stall it). Reads the
+// ledger files at every scrape; needs neither a GPU nor CUDA.
+//   gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR] [--names gpushare|hami|both]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "quota/ledger.h"
+#include "tools/guarded_server.h"
 #include "tools/metrics.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR]\n"
+    "usage: gpushare-exporter [--listen [HOST]:PORT] [--ledger-dir DIR] [--names gpushare|hami|both]\n"
     "Serves Prometheus metrics of every gpushare ledger in DIR at http://HOST:PORT/metrics.\n"
     "  --listen [HOST]:PORT  default :9400 (every address); port 0 picks a free port, printed at start\n"
-    "  --ledger-dir DIR      default $GPUSHARE_LEDGER_DIR, else /var/run/gpushare\n";
+    "  --ledger-dir DIR      default $GPUSHARE_LEDGER_DIR, else /var/run/gpushare\n"
+    "  --names SET           gpushare (default), hami (HAMi vGPUmonitor's names and labels, for its\n"
+    "                        dashboards and alerts; $NODE_NAME gives its node label) or both\n";
 
 struct Listen {
   std::string host;
@@ -38,7 +40,7 @@ bool ParseListen(const std::string& text, Listen* out) {
   return out->port <= 65535;
 }
 
-std::string Scrape(const std::string& dir) {
+std::string Scrape(const std::string& dir, const gpushare::metrics::RenderOptions& options) {
   std::vector<gpushare::quota::LedgerSnapshot> ledgers;
   size_t unreadable = 0;
   for (const std::string& path : gpushare::quota::ListLedgers(dir)) {
@@ -51,7 +53,7 @@ std::string Scrape(const std::string& dir) {
       std::fprintf(stderr, "gpushare-exporter: %s\n", error.c_str());
     }
   }
-  return gpushare::metrics::Render(ledgers, unreadable);
+  return gpushare::metrics::Render(ledgers, unreadable, options);
 }
 
 int Run(int argc, char** argv) {
@@ -59,6 +61,8 @@ int Run(int argc, char** argv) {
   if (const char* env = std::getenv("GPUSHARE_LEDGER_DIR"); env != nullptr && *env != '\0') dir = env;
   Listen listen;
   ParseListen(":9400", &listen);
+  gpushare::metrics::RenderOptions options;
+  if (const char* node = std::getenv("NODE_NAME"); node != nullptr) options.node = node;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -71,26 +75,27 @@ int Run(int argc, char** argv) {
       }
     } else if (arg == "--ledger-dir" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (arg == "--names" && i + 1 < argc) {
+      if (!gpushare::metrics::ParseNameSet(argv[++i], &options.names)) {
+        std::fprintf(stderr, "gpushare-exporter: --names \"%s\" is not valid (gpushare, hami or both)\n", argv[i]);
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "gpushare-exporter: unknown argument '%s'\n%s", arg.c_str(), kUsage);
       return 2;
     }
   }
 
-  httplib::Server server;
-  server.Get("/metrics", [&dir](const httplib::Request&, httplib::Response& res) {
-    res.set_content(Scrape(dir), "text/plain; version=0.0.4; charset=utf-8");
+  // Bounds on each request's head, time and body, and on connections (tools/guarded_server.h).
+  gpushare::tools::GuardedServer server;
+  server.Get("/metrics", [&dir, &options](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Scrape(dir, options), "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("gpushare-exporter: metrics at /metrics\n", "text/plain");
   });
-  int port = listen.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(listen.host);
-  } else if (!server.bind_to_port(listen.host, port)) {
-    port = -1;
-  }
+  const int port = server.Bind(listen.host, listen.port);
   if (port < 0) {
     std::fprintf(stderr, "gpushare-exporter: cannot listen on %s:%d\n", listen.host.c_str(), listen.port);
     return 1;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "src/options.h"
+#include "src/printable.h"
 #include "tools/run_plan.h"
 
 namespace {
@@ -59,7 +60,7 @@ int Run(int argc, char** argv) {
   args.push_back(nullptr);
   execvp(args[0], args.data());
   const int err = errno;
-  std::fprintf(stderr, "gpushare-run: cannot run '%s': %s\n", args[0], std::strerror(err));
+  std::fprintf(stderr, "gpushare-run: cannot run '%s': %s\n", gpushare::Printable(args[0]).c_str(), std::strerror(err));
   return err == ENOENT ? 127 : 126;
 }
 

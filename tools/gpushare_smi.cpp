@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "quota/ledger.h"
+#include "src/printable.h"
 
 namespace {
 
@@ -18,6 +19,9 @@ using gpushare::quota::LedgerSnapshot;
 using gpushare::quota::ResolverKind;
 using gpushare::quota::ResolverName;
 using gpushare::quota::DescribeTerminationReason;
+// Every string read from a ledger (names, container ids) or the file system (paths) is printed
+// through it: another process may have written any bytes there (src/printable.h).
+using gpushare::Printable;
 
 constexpr const char* kUsage =
     "usage: gpushare-smi [--ledger-dir DIR] [--json] [--help]\n"
@@ -111,11 +115,12 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
     for (const auto& p : t.processes)
       processes.push_back({{"slot", p.slot}, {"pid", p.pid}, {"used_bytes", p.used_bytes},
                            {"peak_bytes", p.peak_bytes}, {"alive", p.alive},
-                           {"container_id", p.container_id}, {"start_unix_ns", p.start_unix_ns},
+                           {"container_id", Printable(p.container_id)}, {"start_unix_ns", p.start_unix_ns},
                            {"generation", p.generation}, {"waiting", p.waiting}, {"sm_mode", SmMode(p.sm_mode)},
                            {"swap_state", SwapState(p.swap_state)}, {"swapped_out_bytes", p.swapped_out_bytes},
-                           {"swappable_bytes", p.swappable_bytes}, {"staging_bytes", p.staging_bytes}});
-    tenants.push_back({{"name", t.name}, {"request_bytes", t.request_bytes},
+                           {"swappable_bytes", p.swappable_bytes}, {"staging_bytes", p.staging_bytes},
+                           {"context_bytes", p.context_bytes}});
+    tenants.push_back({{"name", Printable(t.name)}, {"request_bytes", t.request_bytes},
                        {"asked_request_bytes", t.asked_request_bytes}, {"limit_bytes", t.limit_bytes},
                        {"used_bytes", t.used_bytes}, {"burst_bytes", t.burst_bytes},
                        {"oom_denials", t.oom_denials}, {"best_effort", t.best_effort},
@@ -155,8 +160,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                        {"tenant_slot", w.tenant_slot}, {"waited_ns", w.waited_ns}});
   nlohmann::json terminations = nlohmann::json::array();
   for (const auto& r : s.recent_terminations)
-    terminations.push_back({{"sequence", r.sequence}, {"unix_ns", r.unix_ns}, {"victim", r.victim},
-                            {"requester", r.requester}, {"reason", DescribeTerminationReason(r.reason)},
+    terminations.push_back({{"sequence", r.sequence}, {"unix_ns", r.unix_ns}, {"victim", Printable(r.victim)},
+                            {"requester", Printable(r.requester)}, {"reason", DescribeTerminationReason(r.reason)},
                             {"victim_priority", r.victim_priority}, {"requester_priority", r.requester_priority},
                             {"victim_used_bytes", r.victim_used_bytes}, {"victim_burst_bytes", r.victim_burst_bytes},
                             {"victim_idle_ns", r.victim_idle_ns}, {"requester_bytes", r.requester_bytes}});
@@ -169,7 +174,12 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
               {"qmd_version", s.sm_map.qmd_version}, {"driver_version", s.sm_map.driver_version},
               {"map_ns", s.sm_map_ns}, {"gpcs", gpcs},
               {"unclustered_bits", gpushare::sm::DescribeBits(s.sm_map.Unclustered())}};
-  return {{"path", s.path}, {"uuid", s.uuid}, {"abi_version", s.abi_version}, {"sm_map", sm_map},
+  nlohmann::json context_overhead = nullptr;
+  if (s.context_overhead_bytes != 0)
+    context_overhead = {{"bytes", s.context_overhead_bytes}, {"driver_version", s.context_overhead_driver},
+                        {"mps", s.context_overhead_mps}, {"measured_unix_ns", s.context_overhead_unix_ns}};
+  return {{"path", Printable(s.path)}, {"uuid", s.uuid}, {"abi_version", s.abi_version}, {"sm_map", sm_map},
+          {"context_overhead", context_overhead},
           {"total_bytes", s.total_bytes}, {"usable_bytes", s.usable_bytes},
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
@@ -202,11 +212,14 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::st
 }
 
 void PrintText(const LedgerSnapshot& s) {
-  std::cout << s.uuid << "  " << s.path << "\n"
+  std::cout << s.uuid << "  " << Printable(s.path) << "\n"
             << "  capacity " << Human(s.usable_bytes) << " usable of " << Human(s.total_bytes)
             << "; requested " << Human(s.sum_request_bytes) << "; used " << Human(s.sum_used_bytes)
             << "; burst pool free " << Human(s.burst_pool_free_bytes)
             << (s.hidden_bytes > 0 ? "; in use outside gpushare " + Human(s.hidden_bytes) : "") << "\n";
+  if (s.context_overhead_bytes != 0)
+    std::cout << "  a CUDA context's own memory " << Human(s.context_overhead_bytes) << " (measured alone, driver "
+              << s.context_overhead_driver << (s.context_overhead_mps ? ", under MPS" : "") << ")\n";
   if (s.sm_map_ready)
     std::cout << "  SMs " << s.sm_map.sm_count << " on " << s.sm_map.live.Count()
               << " live TPC mask bits; slices round up to " << s.sm_map.Granularity()
@@ -224,14 +237,14 @@ void PrintText(const LedgerSnapshot& s) {
   for (const auto& t : s.tenants) {
     std::string resolver = ResolverName(t.resolver);
     if (t.resolver == ResolverKind::kPriority) resolver += " " + std::to_string(t.priority);
-    std::string name = t.name + (t.best_effort ? " (best-effort)" : "");
+    std::string name = Printable(t.name) + (t.best_effort ? " (best-effort)" : "");
     if (t.terminate_requested) name += " (terminating: " + std::string(DescribeTerminationReason(t.terminate_reason)) + ")";
     rows.push_back({name, Human(t.request_bytes), Human(t.limit_bytes), Human(t.used_bytes),
                     Human(t.burst_bytes), std::to_string(t.oom_denials), resolver,
                     Seconds(t.wait_ns_total) + " (" + std::to_string(t.waits) + ")", Seconds(t.idle_ns),
                     std::to_string(t.processes.size()), SmCell(t, s)});
     if (t.resolver == ResolverKind::kSwap) {
-      std::string swap = t.name + ": quantum " + Seconds(t.swap_quantum_ns) + ", turn " + Seconds(t.swap_turn_age_ns) +
+      std::string swap = Printable(t.name) + ": quantum " + Seconds(t.swap_quantum_ns) + ", turn " + Seconds(t.swap_turn_age_ns) +
                          ", out now " + Human(t.swapped_out_bytes) + "; " +
                          SwapRecord("out", t.swaps_out, t.swap_out_bytes, t.swap_out_ns) + "; " +
                          SwapRecord("in", t.swaps_in, t.swap_in_bytes, t.swap_in_ns) + ", waited " +
@@ -245,7 +258,7 @@ void PrintText(const LedgerSnapshot& s) {
                       "", "", Human(p.used_bytes), "", "", "",
                       p.waiting > 0 ? std::to_string(p.waiting) + " waiting" : "", "",
                       std::string(p.alive ? "alive" : "dead") +
-                          (p.container_id.empty() ? "" : "  " + p.container_id.substr(0, 12)),
+                          (p.container_id.empty() ? "" : "  " + Printable(p.container_id.substr(0, 12))),
                       SmMode(p.sm_mode)});
   }
   PrintTable(rows, "  ");
@@ -264,7 +277,7 @@ void PrintText(const LedgerSnapshot& s) {
       };
       char share[32];
       std::snprintf(share, sizeof share, "%.2f%%%s", t.compute_share_bp / 100.0, (t.compute_flags & GS_COMPUTE_STRICT) != 0 ? " strict" : "");
-      c.push_back({t.name, share, Seconds(t.compute_gpu_ns), pct(t.compute_recent_gpu_ns), Seconds(t.compute_express_ns),
+      c.push_back({Printable(t.name), share, Seconds(t.compute_gpu_ns), pct(t.compute_recent_gpu_ns), Seconds(t.compute_express_ns),
                    Seconds(t.compute_throttled_ns),
                    pct(t.compute_recent_throttled_ns), std::to_string(t.compute_turns),
                    t.compute_holds_turn ? "holds the turn" : t.compute_wanting > 0 ? "waiting" : ""});
@@ -278,7 +291,7 @@ void PrintText(const LedgerSnapshot& s) {
   }
   auto tenant_name = [&](uint32_t slot) {
     for (const auto& t : s.tenants)
-      if (t.slot == slot) return t.name;
+      if (t.slot == slot) return Printable(t.name);
     return std::string("?");
   };
   if (!s.waiters.empty()) {
@@ -293,8 +306,8 @@ void PrintText(const LedgerSnapshot& s) {
               << s.recent_terminations.size() << "):\n";
     std::vector<std::vector<std::string>> r = {{"WHEN", "VICTIM", "FOR", "WHY", "VICTIM USED", "BURST", "ASKED"}};
     for (const auto& x : s.recent_terminations)
-      r.push_back({WallClock(x.unix_ns), x.victim + " (prio " + std::to_string(x.victim_priority) + ")",
-                   x.requester + " (prio " + std::to_string(x.requester_priority) + ")",
+      r.push_back({WallClock(x.unix_ns), Printable(x.victim) + " (prio " + std::to_string(x.victim_priority) + ")",
+                   Printable(x.requester) + " (prio " + std::to_string(x.requester_priority) + ")",
                    std::string(DescribeTerminationReason(x.reason)) +
                        (x.reason == GS_TERMINATE_IDLE ? " " + Seconds(x.victim_idle_ns) : ""),
                    Human(x.victim_used_bytes), Human(x.victim_burst_bytes), Human(x.requester_bytes)});
@@ -326,24 +339,25 @@ int Run(int argc, char** argv) {
     }
   }
 
-  nlohmann::json out = {{"ledger_dir", dir}, {"ledgers", nlohmann::json::array()},
+  nlohmann::json out = {{"ledger_dir", Printable(dir)}, {"ledgers", nlohmann::json::array()},
                         {"errors", nlohmann::json::array()}};
   const std::vector<std::string> paths = gpushare::quota::ListLedgers(dir);
-  if (paths.empty() && !json) std::cout << "no gpushare ledgers in " << dir << "\n";
+  if (paths.empty() && !json) std::cout << "no gpushare ledgers in " << Printable(dir) << "\n";
   int status = 0;
   for (const std::string& path : paths) {
     LedgerSnapshot snapshot;
     std::string error;
     if (!gpushare::quota::ReadLedger(path, &snapshot, &error)) {
-      std::cerr << error << "\n";
-      out["errors"].push_back({{"path", path}, {"error", error}});
+      std::cerr << Printable(error) << "\n";
+      out["errors"].push_back({{"path", Printable(path)}, {"error", Printable(error)}});
       status = 1;
       continue;
     }
     if (json) out["ledgers"].push_back(ToJson(snapshot));
     else PrintText(snapshot);
   }
-  if (json) std::cout << out.dump(2) << "\n";
+  // Every string above is printable ASCII; replace is a second guard: dump never throws.
+  if (json) std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return status;
 }
 

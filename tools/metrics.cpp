@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "src/contracts.h"
+#include "src/printable.h"
 
 namespace gpushare::metrics {
 namespace {
@@ -96,17 +97,6 @@ constexpr DeviceMetric kDeviceMetrics[] = {
      [](const LedgerSnapshot& l) { return static_cast<double>(l.reaped_processes); }},
 };
 
-// Integers exactly (up to 2^53, every byte count of a GPU), anything else in shortest form.
-std::string FormatValue(double v) {
-  if (std::isfinite(v) && v >= 0 && v < 9007199254740992.0 && v == std::floor(v))
-    return fmt::format("{}", static_cast<uint64_t>(v));
-  return fmt::format("{}", v);
-}
-
-void Family(std::string& out, const char* name, const char* type, const char* help) {
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
 std::string TenantLabels(const LedgerSnapshot& l, const TenantSnapshot& t) {
   std::string labels = fmt::format("device_uuid=\"{}\",tenant=\"{}\"", EscapeLabelValue(l.uuid), EscapeLabelValue(t.name));
   if (const std::optional<PodIdentity> pod = SplitPodTenantName(t.name))
@@ -117,33 +107,60 @@ std::string TenantLabels(const LedgerSnapshot& l, const TenantSnapshot& t) {
 
 }  // namespace
 
+// Integers exactly (up to 2^53, every byte count of a GPU), anything else in shortest form.
+std::string FormatValue(double v) {
+  if (std::isfinite(v) && v >= 0 && v < 9007199254740992.0 && v == std::floor(v))
+    return fmt::format("{}", static_cast<uint64_t>(v));
+  return fmt::format("{}", v);
+}
+
+void AppendFamily(std::string& out, const char* name, const char* type, const char* help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+bool ParseNameSet(std::string_view text, NameSet* out) {
+  if (text == "gpushare") *out = NameSet::kGpushare;
+  else if (text == "hami") *out = NameSet::kHami;
+  else if (text == "both") *out = NameSet::kBoth;
+  else return false;
+  return true;
+}
+
 std::string EscapeLabelValue(std::string_view value) {
   std::string out;
-  for (char c : value) {
+  for (char c : Printable(value)) {
     if (c == '\\') out += "\\\\";
     else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
     else out += c;
   }
   return out;
 }
 
-std::string Render(const std::vector<LedgerSnapshot>& ledgers, size_t unreadable) {
-  std::string out;
+namespace {
+
+void RenderGpushare(std::string& out, const std::vector<LedgerSnapshot>& ledgers, size_t unreadable) {
   for (const TenantMetric& m : kTenantMetrics) {
-    Family(out, m.name, m.type, m.help);
+    AppendFamily(out, m.name, m.type, m.help);
     for (const LedgerSnapshot& l : ledgers)
       for (const TenantSnapshot& t : l.tenants)
         fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", m.name, TenantLabels(l, t), FormatValue(m.value(t)));
   }
   for (const DeviceMetric& m : kDeviceMetrics) {
-    Family(out, m.name, m.type, m.help);
+    AppendFamily(out, m.name, m.type, m.help);
     for (const LedgerSnapshot& l : ledgers)
       fmt::format_to(std::back_inserter(out), "{}{{device_uuid=\"{}\"}} {}\n", m.name, EscapeLabelValue(l.uuid),
                      FormatValue(m.value(l)));
   }
-  Family(out, "gpushare_ledger_errors", "gauge", "Ledger files that could not be read (corrupt, foreign, another version).");
+  AppendFamily(out, "gpushare_ledger_errors", "gauge", "Ledger files that could not be read (corrupt, foreign, another version).");
   fmt::format_to(std::back_inserter(out), "gpushare_ledger_errors {}\n", unreadable);
+}
+
+}  // namespace
+
+std::string Render(const std::vector<LedgerSnapshot>& ledgers, size_t unreadable, const RenderOptions& options) {
+  std::string out;
+  if (options.names != NameSet::kHami) RenderGpushare(out, ledgers, unreadable);
+  if (options.names != NameSet::kGpushare) RenderHami(out, ledgers, options.node);
   return out;
 }
 

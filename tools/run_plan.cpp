@@ -10,6 +10,7 @@
 
 #include "src/contracts.h"
 #include "src/options.h"
+#include "src/printable.h"
 
 namespace gpushare::run {
 namespace {
@@ -78,7 +79,7 @@ Plan ParseArgs(const std::vector<std::string>& args) {
     }
     const Match match = FindFlag(name);
     if (match.row == nullptr) {
-      plan.errors.push_back(fmt::format("unknown option {} (see --help)", name));
+      plan.errors.push_back(fmt::format("unknown option {} (see --help)", Printable(name)));
       continue;
     }
     if (!value) {
@@ -93,7 +94,7 @@ Plan ParseArgs(const std::vector<std::string>& args) {
       }
     }
     if (!match.row->valid(*value)) {
-      plan.errors.push_back(fmt::format("{} \"{}\" is not valid ({})", name, *value, match.row->accepted));
+      plan.errors.push_back(fmt::format("{} \"{}\" is not valid ({})", name, Printable(*value), match.row->why(*value)));
       continue;
     }
     plan.env.emplace_back(match.variable, *value);
@@ -142,7 +143,7 @@ std::string FindLibrary(const std::string& exe_dir, const std::string& explicit_
     return realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
   }
   std::string looked;
-  for (const std::string& path : candidates) looked += (looked.empty() ? "" : ", ") + path;
+  for (const std::string& path : candidates) looked += (looked.empty() ? "" : ", ") + Printable(path);
   *error = fmt::format("cannot find libgpushare.so (looked at {}); pass --library PATH", looked);
   return {};
 }

@@ -68,6 +68,15 @@
  *    processes' swappable_bytes. Per-tenant records (swaps_out .. swap_in_ns)
  *    and the header's totals are atomic adds. A process killed mid-swap is reaped as any other:
  *    its used_bytes (resident bytes only) is released, and its staging is its own host memory.
+ *  - Context overhead (version 4, context_overhead_* carved from the header's swap_reserved,
+ *    process context_bytes from its swap_reserved): a process creating its first context on the
+ *    GPU uses context_overhead_bytes when READY for its driver and MPS mode. Otherwise it takes
+ *    the measuring turn, an OFD write lock (F_OFD_SETLK) on the byte range of the
+ *    context_overhead_* fields (4064..4095), so that processes starting together measure one at
+ *    a time, waiting for it (or the value) at most 5 s; it measures the device-wide growth
+ *    across its context's creation with NVML and, when no other process's memory moved
+ *    meanwhile, publishes it under the lock (fields first, state READY last; a READY value for
+ *    the same driver and mode wins). Readers check the value against a ceiling before use.
  *
  * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
@@ -133,6 +142,10 @@
 #define GS_SM_TPC_BITS 128u /* bits of the launch descriptor's TPC-disable mask */
 #define GS_SM_GPC_UNKNOWN 0xFFu /* sm_gpc_of_bit: not measured */
 #define GS_SM_GPC_UNCLUSTERED 0xFEu /* sm_gpc_of_bit: its TPC never ran a thread block cluster */
+/* GsLedgerHeader.context_overhead_state and _flags */
+#define GS_CONTEXT_OVERHEAD_NONE 0u
+#define GS_CONTEXT_OVERHEAD_READY 1u /* context_overhead_bytes holds a lone measurement */
+#define GS_CONTEXT_OVERHEAD_MPS 1u   /* flag: measured while contexts were shared via MPS */
 /* GsLedgerTenant.sm_asked_kind */
 #define GS_SM_ASK_NONE 0u    /* no slice: every SM */
 #define GS_SM_ASK_COUNT 1u   /* sm_asked SMs */
@@ -239,8 +252,17 @@ typedef struct GsLedgerHeader {
   uint64_t swap_out_bytes;        /* 3832 atomic: bytes they moved to host memory */
   uint64_t swaps_in;              /* 3840 atomic */
   uint64_t swap_in_bytes;         /* 3848 atomic */
-  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3856];
+  uint8_t swap_reserved[GS_LEDGER_HEADER_BYTES - 3856 - 32];
                                   /* 3856 zero: further swap fields come from here */
+  /* A lone CUDA context's own memory (carved from swap_reserved within version 4;
+   * quota/context_overhead.cpp): measured by the first process that could measure it alone,
+   * reused by later ones. The byte range of these fields is also the measuring turn's OFD lock. */
+  uint64_t context_overhead_bytes;   /* 4064 device memory one first context took */
+  int32_t context_overhead_driver;   /* 4072 cuDriverGetVersion when measured; another driver measures again */
+  uint32_t context_overhead_state;   /* 4076 GS_CONTEXT_OVERHEAD_*; READY stored last (release) */
+  uint64_t context_overhead_unix_ns; /* 4080 when it was measured */
+  uint32_t context_overhead_flags;   /* 4088 GS_CONTEXT_OVERHEAD_MPS: measured under MPS */
+  uint32_t context_overhead_reserved;/* 4092 zero */
 } GsLedgerHeader;
 
 typedef struct GsLedgerTenant {
@@ -334,7 +356,9 @@ typedef struct GsLedgerProcess {
   uint64_t staging_bytes;         /* 280 atomic: pinned host staging it holds */
   uint64_t swappable_bytes;       /* 288 atomic (owner-written): its resident bytes that can be
                                      swapped out (VMM-backed allocations) */
-  uint8_t swap_reserved[88];      /* 296 zero: further swap fields come from here */
+  uint8_t swap_reserved[80];      /* 296 zero: further swap fields come from here */
+  uint64_t context_bytes;         /* 376 atomic (owner-written): its live contexts' own memory,
+                                     within used_bytes (carved from swap_reserved within version 4) */
 } GsLedgerProcess;
 
 #ifdef __cplusplus
@@ -376,6 +400,9 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_wanting) == 152, "comp
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, compute_gpu_ns) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swaps_out) == 3824, "swap totals at 3824");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, swap_reserved) == 3856, "swap reserve at 3856");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, context_overhead_bytes) == 4064, "context overhead at 4064");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerHeader, context_overhead_state) == 4076, "its state at 4076");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, context_bytes) == 376, "process context bytes at 376");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_quantum_ns) == 512, "tenant swap at 512");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_ask_bytes) % 8 == 0, "atomics 8-aligned");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, swap_seq) % 4 == 0, "futex word 4-aligned");

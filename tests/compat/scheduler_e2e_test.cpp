@@ -104,3 +104,40 @@ TEST(SchedulerLimits, GpushareRunAgrees) {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr long long kMiB = 1ll << 20;
+const char* kCache = "CUDA_DEVICE_MEMORY_SHARED_CACHE=/usr/local/vgpu/vgpu/3f1c2b7a-5d4e-4c3b-9a8f-0e1d2c3b4a59.cache";
+
+// HAMi-core's own race test: two processes of one container (one cache file) share one limit.
+TEST(SchedulerTenants, ProcessesOfOneHamiContainerShareItsLimit) {
+  const auto env = e2e::PreloadEnv({"CUDA_DEVICE_MEMORY_LIMIT_0=1024m", kCache});
+  auto first = e2e::SpawnProgram({GS_CLIENT_PATH, "link", "hold", std::to_string(640 * kMiB)}, env);
+  ASSERT_EQ(e2e::WaitForValue(first, "held"), 640 * kMiB);
+  const auto second = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"}, env);
+  EXPECT_EQ(second.Int("start_total"), 1024 * kMiB) << second.err;
+  EXPECT_EQ(second.Int("filled_bytes"), 384 * kMiB) << "one tenant: what the first holds is not the second's";
+  e2e::KillProgram(first);
+}
+
+// With HAMi's memory over-commit (CUDA_OVERSUBSCRIBE=true) the limits on a GPU add up to more
+// than it has: a later pod runs on bursts rather than being refused at start.
+TEST(SchedulerTenants, OversubscribedHamiPodsStartBestEffort) {
+  auto pod = [](const char* uuid, bool oversubscribe) {
+    std::vector<std::string> env = {"CUDA_DEVICE_MEMORY_LIMIT_0=10240m", "GPUSHARE_FAKE_DEVICES=16Gi",
+                                    std::string("CUDA_DEVICE_MEMORY_SHARED_CACHE=/usr/local/vgpu/vgpu/") + uuid + ".cache"};
+    if (oversubscribe) env.push_back("CUDA_OVERSUBSCRIBE=true");
+    return e2e::PreloadEnv(env);
+  };
+  auto first = e2e::SpawnProgram({GS_CLIENT_PATH, "link", "hold", std::to_string(kGiB)}, pod("aaaa", true));
+  ASSERT_EQ(e2e::WaitForValue(first, "held"), kGiB);
+  const auto refused = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"}, pod("bbbb", false));
+  EXPECT_EQ(refused.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED) << "without over-commit, a limit is a guarantee";
+  const auto burst = e2e::RunProgram({GS_CLIENT_PATH, "link", "fill"}, pod("cccc", true));
+  EXPECT_EQ(burst.Int("init_rc"), CUDA_SUCCESS) << burst.err;
+  EXPECT_EQ(burst.Int("filled_bytes"), 6 * kGiB) << "the 6 GiB nobody is guaranteed\n" << burst.err;
+  e2e::KillProgram(first);
+}
+
+}  // namespace

@@ -334,3 +334,40 @@ TEST(SchedulerGrammar, KaiPortion) {
 
 }  // namespace
 }  // namespace gpushare
+
+namespace gpushare {
+namespace {
+
+// HAMi's device plugin gives each container a tracker file of its own (Allocate:
+// <hook>/vgpu/<uuid>.cache); HAMi-core's processes sharing it share one limit.
+TEST(SchedulerGrammar, HamiSharedCacheIsTheTenant) {
+  const char* v = "CUDA_DEVICE_MEMORY_SHARED_CACHE";
+  EXPECT_EQ(Parse({{v, "/usr/local/vgpu/vgpu/3f1c2b7a-5d4e.cache"}}).tenant, "hami-3f1c2b7a-5d4e");
+  EXPECT_EQ(Parse({{v, "/tmp/cudevshr.cache"}}).tenant, "") << "HAMi-core's default names no container";
+  EXPECT_EQ(Parse({{v, "/x/odd name\x1b.cache"}}).tenant, "hami-odd_name_") << "sanitised, never refused";
+  EXPECT_EQ(Parse({{v, "/usr/local/vgpu/"}}).errors.size(), 1u);
+  const Options pod = Parse({{v, "/v/a.cache"}, {"POD_NAMESPACE", "ns"}, {"POD_NAME", "p"}, {"CONTAINER_NAME", "c"}});
+  EXPECT_EQ(pod.tenant, "ns/p/c") << "the downward API names the container better";
+  EXPECT_EQ(Parse({{v, "/v/a.cache"}, {"GPUSHARE_TENANT", "mine"}}).tenant, "mine");
+}
+
+// HAMi-core's default priority is 1 (low): unset in a HAMi container, as if 1 was written.
+TEST(SchedulerGrammar, HamiDefaultPriorityIsLow) {
+  const char* cache = "CUDA_DEVICE_MEMORY_SHARED_CACHE";
+  EXPECT_EQ(Parse({{cache, "/v/a.cache"}}).priority, -1);
+  EXPECT_EQ(Parse({{cache, "/v/a.cache"}, {"CUDA_TASK_PRIORITY", "0"}}).priority, 0);
+  EXPECT_EQ(Parse({}).priority, 0) << "not a HAMi container: gpushare's default";
+  EXPECT_EQ(Parse({{cache, "/v/a.cache"}, {"GPUSHARE_PRIORITY", "5"}}).priority, 5);
+}
+
+TEST(SchedulerGrammar, HamiOversubscribeIsBestEffort) {
+  const char* v = "CUDA_OVERSUBSCRIBE";
+  EXPECT_TRUE(Parse({{v, "true"}}).best_effort);
+  EXPECT_FALSE(Parse({{v, "false"}}).best_effort);
+  EXPECT_FALSE(Parse({}).best_effort);
+  EXPECT_EQ(Parse({{v, "yes"}}).errors.size(), 1u) << "HAMi writes true or false";
+  EXPECT_FALSE(Parse({{v, "true"}, {"GPUSHARE_BEST_EFFORT", "false"}}).best_effort);
+}
+
+}  // namespace
+}  // namespace gpushare

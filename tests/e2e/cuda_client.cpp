@@ -253,6 +253,9 @@ int main(int argc, char** argv) {
   // A server that ignores SIGTERM, for the priority resolver's grace period.
   if (std::getenv("GS_CLIENT_IGNORE_SIGTERM") != nullptr) signal(SIGTERM, SIG_IGN);
   if (!e2e::LoadDriverApi(argv[1], api)) return 3;
+  // Processes that must start together (concurrent starts) wait for this file to appear.
+  if (const char* go = std::getenv("GS_CLIENT_START_FILE"); go != nullptr)
+    while (access(go, F_OK) != 0) usleep(1000);
   const std::string scenario = argv[2];
   CUcontext ctx = nullptr;
   if (!Start(ctx)) return 0;

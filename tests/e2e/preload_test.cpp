@@ -135,6 +135,17 @@ INSTANTIATE_TEST_SUITE_P(
                       std::pair<std::string, std::string>{"GPUSHARE_CONTEXT_OVERHEAD", "some"},
                       std::pair<std::string, std::string>{"GPUSHARE_LOG_LEVEL", "loud"}));
 
+// A tenant name outside the alphabet (src/tenant_name.h) fails closed like any malformed value,
+// and the message names the byte without writing the escape sequence to the terminal.
+TEST(Preload, ATenantNameWithAnEscapeSequenceFailsClosed) {
+  const auto r = RunClient("link", "fill", {"GPUSHARE_MEM_LIMIT=1Gi", "GPUSHARE_TENANT=a\x1b[2Jb\nc"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.Int("init_rc"), CUDA_ERROR_NOT_PERMITTED) << r.out;
+  EXPECT_EQ(r.Int("filled_bytes"), -1);
+  EXPECT_NE(r.err.find("GPUSHARE_TENANT=\"a\\x1b[2Jb\\x0ac\" is not valid (byte 2 is 0x1b"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "no raw escape on stderr";
+}
+
 TEST(Preload, LoadsBesideTheProgramsOwnSpdlogAndFmt) {
   const auto r = RunClient("link", "fill", {"GPUSHARE_MEM_LIMIT=1Gi", "GPUSHARE_LOG_LEVEL=debug"}, "",
                      GS_CLIENT_SPDLOG_PATH);

@@ -3,6 +3,8 @@
 #include "tests/fake_driver/state.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace fakecuda {
 namespace {
@@ -29,9 +31,17 @@ CUresult current_context(Context** out) {
   return CUDA_SUCCESS;
 }
 
-CUresult create_context(int device, unsigned flags, Context** out) {
+CUresult charge_context_creation(int device) {
   Driver& d = drv();
   if (!phys_charge(device, d.ctx_overhead)) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (d.ctx_create_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d.ctx_create_ms));
+  phys_note_context(device, true);
+  return CUDA_SUCCESS;
+}
+
+CUresult create_context(int device, unsigned flags, Context** out) {
+  Driver& d = drv();
+  FAKE_TRY(charge_context_creation(device));
   auto c = std::make_unique<Context>();
   c->device = device;
   c->flags = flags;
@@ -49,6 +59,7 @@ void destroy_context_resources(Context* ctx) {
   memory_release_context(ctx);
   module_release_context(ctx);
   stream_release_context(ctx);
+  phys_note_context(ctx->device, false);
   phys_release(ctx->device, drv().ctx_overhead);
   ctx->alive = false;
   ctx->refcount = 0;
@@ -109,7 +120,7 @@ FAKE_API CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
   if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   Context* p = drv().devices[dev].primary;
   if (!p->alive) {
-    if (!phys_charge(dev, drv().ctx_overhead)) return CUDA_ERROR_OUT_OF_MEMORY;
+    FAKE_TRY(charge_context_creation(dev));
     p->alive = true;
   }
   ++p->refcount;

@@ -87,10 +87,21 @@ CUresult initialize() {
     std::fprintf(stderr, "fake libcuda: bad GPUSHARE_FAKE_CTX_OVERHEAD '%s'\n", ov);
     return CUDA_ERROR_INVALID_VALUE;
   }
+  unsigned create_ms = 0;
+  if (const char* ms = std::getenv("GPUSHARE_FAKE_CTX_CREATE_MS"); ms != nullptr) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(ms, &end, 10);
+    if (*ms == '\0' || *end != '\0' || v > 60000) {
+      std::fprintf(stderr, "fake libcuda: bad GPUSHARE_FAKE_CTX_CREATE_MS '%s'\n", ms);
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+    create_ms = static_cast<unsigned>(v);
+  }
   FAKE_TRY(phys_init(totals, std::getenv("GPUSHARE_FAKE_STATE_DIR")));
 
   const char* salt = std::getenv("GPUSHARE_FAKE_UUID_SALT");
   d.ctx_overhead = overhead;
+  d.ctx_create_ms = create_ms;
   d.devices.clear();
   for (size_t i = 0; i < totals.size(); ++i) {
     Device dev;

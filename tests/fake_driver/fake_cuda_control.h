@@ -5,7 +5,11 @@
  *   GPUSHARE_FAKE_DEVICES       comma list of device sizes, bytes with optional Ki/Mi/Gi/Ti
  *                               suffix (default "16Gi": one device)
  *   GPUSHARE_FAKE_CTX_OVERHEAD  physical bytes each live context consumes (default 0)
+ *   GPUSHARE_FAKE_CTX_CREATE_MS a context's creation takes this long (default 0), its memory
+ *                               in use from the start; the process shows in the fake NVML's
+ *                               process list only once it is done
  *   GPUSHARE_FAKE_STATE_DIR     share physical accounting with every process using this dir
+ *                               (the fake NVML reads it with GPUSHARE_FAKE_NVML_LIVE=1)
  *   GPUSHARE_FAKE_UUID_SALT     hashed into device UUID bytes 4..11 (simulates another machine)
  *   GPUSHARE_FAKE_NO_DEVICE=1   cuInit fails with CUDA_ERROR_NO_DEVICE
  *   GPUSHARE_FAKE_TPC_BITS      live bits of the launch descriptor's TPC mask, "0-7,9" (2 SMs

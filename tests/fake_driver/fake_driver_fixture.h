@@ -25,7 +25,7 @@ class FakeDriver : public ::testing::Test {
     fakecuda_reset();
     for (const char* v : {"GPUSHARE_FAKE_DEVICES", "GPUSHARE_FAKE_CTX_OVERHEAD",
                           "GPUSHARE_FAKE_STATE_DIR", "GPUSHARE_FAKE_UUID_SALT",
-                          "GPUSHARE_FAKE_NO_DEVICE"}) {
+                          "GPUSHARE_FAKE_NO_DEVICE", "GPUSHARE_FAKE_CTX_CREATE_MS"}) {
       unsetenv(v);
     }
     setenv("GPUSHARE_FAKE_DEVICES", "1Gi,512Mi", 1);

@@ -3,6 +3,7 @@
 // every process using that directory shares one memory-mapped file per device holding
 // per-process usage slots, updated under flock, so several processes see one "GPU".
 #include "tests/fake_driver/state.h"
+#include "tests/fake_driver/phys_file.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,20 +19,10 @@
 namespace fakecuda {
 namespace {
 
-constexpr uint64_t kMagic = 0x3176706b66736721ull;  // "!gsfkpv1"
-constexpr int kSlots = 1024;
-
-struct Slot {
-  int32_t pid;
-  uint32_t reserved;
-  uint64_t bytes;
-};
-
-struct SharedFile {
-  uint64_t magic;
-  uint64_t reserved;
-  Slot slots[kSlots];
-};
+using phys_file::kMagic;
+using phys_file::kSlots;
+using phys_file::SharedFile;
+using phys_file::Slot;
 
 struct DevicePhys {
   uint64_t total = 0;
@@ -125,7 +116,7 @@ CUresult phys_init(const std::vector<uint64_t>& totals, const char* state_dir) {
     DevicePhys d;
     d.total = totals[i];
     if (state_dir != nullptr && *state_dir != '\0') {
-      std::string path = std::string(state_dir) + "/fakegpu-" + std::to_string(i);
+      const std::string path = phys_file::PathOf(state_dir, static_cast<int>(i));
       if (!open_shared(d, path)) {
         std::fprintf(stderr, "fake libcuda: cannot use state file %s\n", path.c_str());
         devs().push_back(d);
@@ -175,6 +166,16 @@ void phys_release(int device, uint64_t bytes) {
   if (d.file == nullptr) return;
   FileLock lock(d);
   if (Slot* s = own_slot(d)) s->bytes = s->bytes > bytes ? s->bytes - bytes : 0;
+}
+
+void phys_note_context(int device, bool created) {
+  DevicePhys& d = devs().at(device);
+  if (d.file == nullptr) return;
+  FileLock lock(d);
+  if (Slot* s = own_slot(d)) {
+    if (created) ++s->contexts;
+    else if (s->contexts > 0) --s->contexts;
+  }
 }
 
 uint64_t phys_used_all(int device) {

@@ -86,6 +86,8 @@ struct Driver {
   bool initialized = false;
   std::vector<Device> devices;
   uint64_t ctx_overhead = 0;
+  // A context's creation takes this long, its memory already in use (GPUSHARE_FAKE_CTX_CREATE_MS).
+  unsigned ctx_create_ms = 0;
   std::vector<std::unique_ptr<Context>> contexts;  // every context ever made; never shrinks, so
                                                    // stale handles never alias new ones
   std::map<uintptr_t, Range> ranges;               // keyed by base
@@ -100,6 +102,9 @@ bool known_context(CUcontext ctx);
 // current one is dead.
 CUresult current_context(Context** out);
 CUresult create_context(int device, unsigned flags, Context** out);
+// A context's own memory, charged as its creation starts; the creation then takes
+// ctx_create_ms, and only then does NVML list the process.
+CUresult charge_context_creation(int device);
 void destroy_context_resources(Context* ctx);
 void contexts_reset();
 
@@ -108,6 +113,9 @@ CUresult phys_init(const std::vector<uint64_t>& totals, const char* state_dir);
 void phys_shutdown();
 bool phys_charge(int device, uint64_t bytes);
 void phys_release(int device, uint64_t bytes);
+// A context of this process finished its creation (created) or was destroyed: NVML lists a
+// process while it has one (the shared file's Slot.contexts).
+void phys_note_context(int device, bool created);
 uint64_t phys_used_all(int device);
 uint64_t phys_used_process(int device);
 

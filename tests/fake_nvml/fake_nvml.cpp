@@ -4,8 +4,15 @@
 //   GPUSHARE_FAKE_DEVICES         comma list of device sizes (16Gi, 512Mi, bytes; default 16Gi)
 //   GPUSHARE_FAKE_NVML_USED       comma list of bytes used per device (default 0)
 //   GPUSHARE_FAKE_NVML_PROCESSES  comma list of device:pid:bytes, the running compute processes
+//   GPUSHARE_FAKE_NVML_LIVE=1     add the fake driver's processes (GPUSHARE_FAKE_STATE_DIR, read at
+//                                 every query) to both: each one's memory in the device's used
+//                                 memory, and each process with a finished context in the list,
+//                                 with its memory, as the real NVML shows every process
+//   GPUSHARE_FAKE_NVML_PID_OFFSET added to those pids (as a container's processes show to NVML
+//                                 with host pids)
 // Read at nvmlInit. Implements every row of hooks/nvml_table.inc (the build fails otherwise) and
 // what gpushare and the test clients call besides.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +21,15 @@
 #include <type_traits>
 #include <vector>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "src/nvml_api.h"
+#include "tests/fake_driver/phys_file.h"
 
 #define FAKE_API extern "C" __attribute__((visibility("default")))
 
@@ -39,6 +54,30 @@ struct Device {
 };
 std::vector<Device> g_devices;
 int g_init_count = 0;
+std::string g_live_dir;  // GPUSHARE_FAKE_STATE_DIR under GPUSHARE_FAKE_NVML_LIVE=1, else empty
+unsigned int g_pid_offset = 0;
+
+// The fake driver's live processes on a device (none when not live or not yet created).
+std::vector<Process> LiveProcesses(unsigned int device, unsigned long long* used_sum) {
+  std::vector<Process> out;
+  *used_sum = 0;
+  if (g_live_dir.empty()) return out;
+  const int fd = open(fakecuda::phys_file::PathOf(g_live_dir, static_cast<int>(device)).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  static fakecuda::phys_file::SharedFile file;
+  while (flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+  }
+  const bool whole = pread(fd, &file, sizeof file, 0) == static_cast<ssize_t>(sizeof file);
+  flock(fd, LOCK_UN);
+  close(fd);
+  if (!whole || file.magic != fakecuda::phys_file::kMagic) return out;
+  for (const auto& slot : file.slots) {
+    if (slot.pid == 0 || (kill(slot.pid, 0) != 0 && errno == ESRCH)) continue;
+    *used_sum += slot.bytes;
+    if (slot.contexts > 0) out.push_back({static_cast<unsigned int>(slot.pid) + g_pid_offset, slot.bytes});
+  }
+  return out;
+}
 
 uint64_t ParseBytes(const std::string& s) {
   char* end = nullptr;
@@ -66,6 +105,11 @@ std::vector<std::string> Split(const char* text, char sep) {
 
 void Load() {
   g_devices.clear();
+  const char* live = std::getenv("GPUSHARE_FAKE_NVML_LIVE");
+  const char* dir = std::getenv("GPUSHARE_FAKE_STATE_DIR");
+  g_live_dir = live != nullptr && std::strcmp(live, "1") == 0 && dir != nullptr ? dir : "";
+  const char* offset = std::getenv("GPUSHARE_FAKE_NVML_PID_OFFSET");
+  g_pid_offset = offset != nullptr ? static_cast<unsigned int>(std::strtoul(offset, nullptr, 10)) : 0;
   std::vector<std::string> sizes = Split(std::getenv("GPUSHARE_FAKE_DEVICES"), ',');
   if (sizes.empty()) sizes.push_back("16Gi");
   const std::vector<std::string> used = Split(std::getenv("GPUSHARE_FAKE_NVML_USED"), ',');
@@ -99,15 +143,18 @@ nvmlReturn_t List(nvmlDevice_t device, unsigned int* count, Info* infos) {
   if (g_init_count == 0) return kUninitialized;
   const Device* d = Lookup(device);
   if (d == nullptr || count == nullptr) return kInvalidArgument;
-  const unsigned int n = static_cast<unsigned int>(d->processes.size());
+  unsigned long long live_used = 0;
+  std::vector<Process> processes = d->processes;
+  for (const Process& p : LiveProcesses(d->index, &live_used)) processes.push_back(p);
+  const unsigned int n = static_cast<unsigned int>(processes.size());
   if (*count < n || (n > 0 && infos == nullptr)) {
     *count = n;
     return kInsufficientSize;
   }
   for (unsigned int i = 0; i < n; ++i) {
     Info info{};
-    info.pid = d->processes[i].pid;
-    info.usedGpuMemory = d->processes[i].used;
+    info.pid = processes[i].pid;
+    info.usedGpuMemory = processes[i].used;
     infos[i] = info;
   }
   *count = n;
@@ -119,9 +166,12 @@ nvmlReturn_t MemoryInfo(nvmlDevice_t device, Memory* memory) {
   if (g_init_count == 0) return kUninitialized;
   const Device* d = Lookup(device);
   if (d == nullptr || memory == nullptr) return kInvalidArgument;
+  unsigned long long live_used = 0;
+  LiveProcesses(d->index, &live_used);
+  const unsigned long long used = std::min(d->total, d->used + live_used);
   memory->total = d->total;
-  memory->used = d->used;
-  memory->free = d->total - d->used;
+  memory->used = used;
+  memory->free = d->total - used;
   return 0;
 }
 

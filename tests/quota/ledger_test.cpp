@@ -81,6 +81,13 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerHeader, swaps_in), 3840u);
   EXPECT_EQ(offsetof(GsLedgerHeader, swap_in_bytes), 3848u);
   EXPECT_EQ(offsetof(GsLedgerHeader, swap_reserved), 3856u);
+  EXPECT_EQ(sizeof(GsLedgerHeader::swap_reserved), 208u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_bytes), 4064u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_driver), 4072u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_state), 4076u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_unix_ns), 4080u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_flags), 4088u);
+  EXPECT_EQ(offsetof(GsLedgerHeader, context_overhead_reserved), 4092u);
 
   EXPECT_EQ(sizeof(GsLedgerWaiter), 48u);
   EXPECT_EQ(offsetof(GsLedgerWaiter, ticket), 0u);
@@ -191,6 +198,8 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, staging_bytes), 280u);
   EXPECT_EQ(offsetof(GsLedgerProcess, swappable_bytes), 288u);
   EXPECT_EQ(offsetof(GsLedgerProcess, swap_reserved), 296u);
+  EXPECT_EQ(sizeof(GsLedgerProcess::swap_reserved), 80u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, context_bytes), 376u);
   EXPECT_EQ(GS_LEDGER_TERMINATIONS_OFFSET, 4096u + 64u * 640u + 512u * 384u);
   EXPECT_EQ(GS_LEDGER_FILE_BYTES, 4096u + 64u * 640u + 512u * 384u + 32u * 320u);
 }
@@ -487,6 +496,28 @@ TEST(TenantIdentity, DefaultNames) {
   const std::string name = DefaultTenantName(file);
   EXPECT_EQ(name.rfind("pid-" + std::to_string(getpid()) + "@", 0), 0u) << name;
   EXPECT_LT(name.size(), GS_LEDGER_NAME_BYTES);
+}
+
+// A private cgroup namespace (cgroup v2, containerd's default) shows "0::/": the container is
+// then told by the mounts kubelet and the runtime made for it, so that every process of one
+// container is one tenant, not a tenant each.
+TEST(TenantIdentity, APrivateCgroupNamespaceIsToldByTheContainersMounts) {
+  TempDir tmp;
+  std::ofstream(tmp.path() + "/cgroup") << "0::/\n";
+  const std::string uid = "0b1c2d3e-1111-2222-3333-444455556666";
+  std::ofstream(tmp.path() + "/mountinfo")
+      << "1000 900 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/x\n"
+      << "1001 1000 253:1 /var/lib/kubelet/pods/" << uid << "/etc-hosts /etc/hosts rw - ext4 /dev/vda1 rw\n"
+      << "1002 1000 253:1 /var/lib/kubelet/pods/" << uid << "/containers/vllm/6a3c1f2e /dev/termination-log rw - ext4 /dev/vda1 rw\n"
+      << "1003 1000 253:1 /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" << std::string(64, 'e')
+      << "/hostname /etc/hostname rw - ext4 /dev/vda1 rw\n";
+  EXPECT_EQ(DefaultTenantName(tmp.path() + "/cgroup"), "pod" + uid + "/vllm");
+  std::ofstream(tmp.path() + "/mountinfo")
+      << "1001 1000 253:1 /var/lib/docker/containers/" << std::string(64, 'D')
+      << "/resolv.conf /etc/resolv.conf rw - ext4 /dev/vda1 rw\n";
+  EXPECT_EQ(DefaultTenantName(tmp.path() + "/cgroup"), "ctr-dddddddddddd");
+  std::ofstream(tmp.path() + "/mountinfo") << "1001 1000 253:1 /home /home rw - ext4 /dev/vda1 rw\n";
+  EXPECT_EQ(DefaultTenantName(tmp.path() + "/cgroup").rfind("pid-", 0), 0u);
 }
 
 }  // namespace

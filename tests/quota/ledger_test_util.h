@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -60,6 +61,29 @@ inline const TenantSnapshot* Find(const LedgerSnapshot& snap, const std::string&
   for (const auto& t : snap.tenants)
     if (t.name == name) return &t;
   return nullptr;
+}
+
+// What another process may write into a ledger's name fields (our library never does): escape
+// sequences (clear screen, set the terminal's title), a newline, invalid UTF-8, a quote and a
+// backslash. Each string is split where a hex escape would swallow the next letter.
+inline constexpr char kHostileName[] = "\x1b[2J\x1b]0;owned\x07" "evil\n\xff\xfe\"\\name";
+inline constexpr char kHostileContainerId[] = "\x1b[31m\xc3" "abc\r";
+
+// Overwrites the session's tenant name and its process's container id in the mapping.
+inline void WriteHostileNames(LedgerSession& session) {
+  GsLedgerTenant* t = LedgerSessionTest::Tenant(session);
+  std::memset(t->name, 0, sizeof t->name);
+  std::memcpy(t->name, kHostileName, sizeof kHostileName - 1);
+  GsLedgerProcess* p = LedgerSessionTest::Process(session);
+  std::memset(p->container_id, 0, sizeof p->container_id);
+  std::memcpy(p->container_id, kHostileContainerId, sizeof kHostileContainerId - 1);
+}
+
+// Only printable ASCII and line ends: nothing a terminal would interpret, valid UTF-8.
+inline bool PrintableLines(const std::string& text) {
+  for (const char c : text)
+    if (c != '\n' && (c < 0x20 || c >= 0x7f)) return false;
+  return true;
 }
 
 }  // namespace gpushare::quota::testing

@@ -200,6 +200,11 @@ TEST(Contracts, DownwardApiNamesTheTenant) {
   EXPECT_EQ(Parse({{"POD_NAME", "serve"}}).tenant, "") << "partial: not ours, ignored";
   EXPECT_EQ(Parse({{"POD_NAMESPACE", "a"}, {"POD_NAME", "b"}, {"CONTAINER_NAME", "c"}, {"GPUSHARE_TENANT", "mine"}}).tenant, "mine");
   EXPECT_EQ(Parse({{"POD_NAMESPACE", ""}, {"POD_NAME", "b"}, {"CONTAINER_NAME", "c"}}).errors.size(), 1u);
+  const Options odd = Parse({{"POD_NAMESPACE", "a"}, {"POD_NAME", "b\x1b[2J"}, {"CONTAINER_NAME", "c/d"}});
+  ASSERT_EQ(odd.errors.size(), 2u);
+  EXPECT_NE(odd.errors[0].find("POD_NAME=\"b\\x1b[2J\" is not valid (byte 2 is 0x1b"), std::string::npos) << odd.errors[0];
+  EXPECT_NE(odd.errors[1].find("CONTAINER_NAME=\"c/d\" is not valid (byte 2 is '/'"), std::string::npos) << odd.errors[1];
+  EXPECT_EQ(odd.tenant, "");
   EXPECT_EQ(Parse({{"POD_NAMESPACE", "a"}, {"POD_NAME", std::string(200, 'p')}, {"CONTAINER_NAME", "c"}}).errors.size(), 1u);
   EXPECT_FALSE(SplitPodTenantName("pod1234/abcdef").has_value());
   EXPECT_FALSE(SplitPodTenantName("a/b/c/d").has_value());
@@ -212,7 +217,7 @@ TEST(Contracts, EveryRowIsListed) {
     ++rows;
     EXPECT_NE(FindOptionRow(row.field), nullptr) << row.field << " must be an options.inc field";
   }
-  EXPECT_EQ(rows, 7u);
+  EXPECT_EQ(rows, 9u);
 }
 
 }  // namespace

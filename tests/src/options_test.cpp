@@ -100,6 +100,33 @@ TEST(Options, TenantSettings) {
   EXPECT_EQ(bad.errors.size(), 3u);
 }
 
+// A name with a newline, an escape sequence or invalid UTF-8 once broke gpushare-smi --json for
+// the whole node: refused, naming the variable and the byte, and the message itself escaped.
+TEST(Options, TenantNamesOutsideTheAlphabetAreRefusedByByte) {
+  for (const char* good : {"team-a", "Team_A.1", "ns/pod-7f9c/main", "pid-12@host.example", "pod0b1c2d3e-1111/cccc"})
+    EXPECT_TRUE(Parse({{"GPUSHARE_TENANT", good}}).errors.empty()) << good;
+  const Options esc = Parse({{"GPUSHARE_TENANT", "a\x1b[31mred"}});
+  ASSERT_EQ(esc.errors.size(), 1u);
+  EXPECT_EQ(esc.errors[0], "GPUSHARE_TENANT=\"a\\x1b[31mred\" is not valid (byte 2 is 0x1b; a tenant name is 1 to 127 bytes "
+                           "of letters, digits and - . _ / @)");
+  struct Bad {
+    std::string value;
+    std::string why;
+  };
+  for (const Bad& bad : {Bad{"line\nbreak", "byte 5 is 0x0a"}, Bad{"caf\xc3\xa9", "byte 4 is 0xc3"}, Bad{"bad\xff", "byte 4 is 0xff"},
+                         Bad{"a b", "byte 2 is 0x20"}, Bad{std::string(128, 't'), "128 bytes"}, Bad{"", "empty"}}) {
+    const Options o = Parse({{"GPUSHARE_TENANT", bad.value}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad.value;
+    EXPECT_NE(o.errors[0].find("GPUSHARE_TENANT=\""), std::string::npos) << o.errors[0];
+    EXPECT_NE(o.errors[0].find(bad.why), std::string::npos) << o.errors[0];
+    for (const char c : o.errors[0]) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "printable: " << o.errors[0];
+  }
+  const OptionRow* row = FindOptionRow("tenant");
+  ASSERT_NE(row, nullptr);
+  EXPECT_FALSE(row->valid("a\x1b"));
+  EXPECT_EQ(row->why("a\x1b").rfind("byte 2 is 0x1b; ", 0), 0u) << row->why("a\x1b");
+}
+
 TEST(Options, ResolverSettings) {
   const Options d = Parse({});
   EXPECT_EQ(d.resolver, option_kind::ResolverValue::kWait);

@@ -71,12 +71,15 @@ TEST(GpushareRun, EachBadInputIsRefusedClearly) {
        "GPUSHARE_MEM_REQUEST=2147483648 is above GPUSHARE_MEM_LIMIT=1073741824"},
       {{"--mem-limit", "1Gi", "--", "true"}, {"CUDA_DEVICE_MEMORY_LIMIT=4GQ"}, "CUDA_DEVICE_MEMORY_LIMIT=\"4GQ\" is not valid"},
       {{"--library", "/nonexistent/libgpushare.so", "--", "true"}, {}, "cannot find libgpushare.so (looked at /nonexistent/libgpushare.so)"},
+      {{"--tenant", "a\x1b]0;owned\x07", "--", "true"}, {}, "--tenant \"a\\x1b]0;owned\\x07\" is not valid (byte 2 is 0x1b; a tenant name is"},
+      {{"--mem-limit", "1Gi", "--", "true"}, {"GPUSHARE_TENANT=caf\xc3\xa9"}, "GPUSHARE_TENANT=\"caf\\xc3\\xa9\" is not valid (byte 4 is 0xc3"},
   };
   for (const Case& c : cases) {
     const auto r = RunTool(c.args, c.env);
     EXPECT_EQ(r.exit_code, 2) << c.message << "\n" << r.err;
     EXPECT_NE(r.err.find("gpushare-run: " + c.message), std::string::npos) << r.err;
     EXPECT_TRUE(r.out.empty()) << "nothing ran: " << r.out;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "no raw escape on stderr";
   }
   const auto missing = RunTool({"--mem-limit", "1Gi", "--", "/no/such/program"});
   EXPECT_EQ(missing.exit_code, 127);

@@ -96,6 +96,54 @@ TEST(GpushareSmi, PrintsLedgersAsJsonAndTable) {
   EXPECT_NE(k["errors"][0]["error"].get<std::string>().find(bad), std::string::npos);
 }
 
+// A name field holding escapes, a newline and invalid UTF-8 once made --json fail for the whole
+// node (nlohmann type_error.316) and the table write raw escapes to the operator's terminal.
+TEST(GpushareSmi, HostileNamesInALedgerArePrintedEscaped) {
+  TempDir tmp;
+  std::string error;
+  auto session = LedgerSession::Open(tmp.path(), kUuid, 100 * kMiB, Tenant("victim", 10, 20), &error);
+  ASSERT_NE(session, nullptr) << error;
+  testing::WriteHostileNames(*session);
+
+  SmiRun run = Smi("--json --ledger-dir " + tmp.path());
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_TRUE(testing::PrintableLines(run.out)) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out);
+  ASSERT_EQ(j["ledgers"].size(), 1u);
+  const auto& t = j["ledgers"][0]["tenants"][0];
+  EXPECT_EQ(t["name"], "\\x1b[2J\\x1b]0;owned\\x07evil\\x0a\\xff\\xfe\"\\\\name");
+  EXPECT_EQ(t["processes"][0]["container_id"], "\\x1b[31m\\xc3abc\\x0d");
+
+  run = Smi("--ledger-dir " + tmp.path());
+  EXPECT_EQ(run.status, 0) << run.out;
+  EXPECT_TRUE(testing::PrintableLines(run.out)) << run.out;
+  EXPECT_NE(run.out.find("\\x1b[2J\\x1b]0;owned\\x07evil\\x0a\\xff\\xfe\"\\\\name"), std::string::npos) << run.out;
+}
+
+TEST(GpushareSmi, ShowsTheSharedContextOverheadAndEachProcesssContexts) {
+  TempDir tmp;
+  std::string error;
+  auto alpha = LedgerSession::Open(tmp.path(), kUuid, 4096 * kMiB, Tenant("alpha", 0, 1024), &error);
+  ASSERT_NE(alpha, nullptr) << error;
+  SmiRun run = Smi("--json --ledger-dir " + tmp.path());
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_TRUE(nlohmann::json::parse(run.out)["ledgers"][0]["context_overhead"].is_null()) << "none measured yet";
+  ASSERT_TRUE(alpha->PublishContextOverhead({13000, true}, 526 * kMiB));
+  ASSERT_TRUE(alpha->TryCharge(526 * kMiB));
+  alpha->AddProcessContextBytes(526 * kMiB);
+  run = Smi("--json --ledger-dir " + tmp.path());
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out)["ledgers"][0];
+  EXPECT_EQ(j["context_overhead"]["bytes"], 526 * kMiB);
+  EXPECT_EQ(j["context_overhead"]["driver_version"], 13000);
+  EXPECT_EQ(j["context_overhead"]["mps"], true);
+  EXPECT_EQ(j["tenants"][0]["processes"][0]["context_bytes"], 526 * kMiB);
+  run = Smi("--ledger-dir " + tmp.path());
+  EXPECT_NE(run.out.find("a CUDA context's own memory 526.0 MiB (measured alone, driver 13000, under MPS)"),
+            std::string::npos)
+      << run.out;
+}
+
 TEST(GpushareSmi, HelpEmptyDirAndBadArguments) {
   TempDir tmp;
   EXPECT_EQ(Smi("--help").status, 0);
