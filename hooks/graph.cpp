@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Graph allocation nodes: a node that cannot fit is refused when added; the memory graphs
 // really hold is re-read from the driver after each launch and trim.
-#include "compute/compute.h"
-#include "hooks/export.h"
+#include "hooks/launch_entry.h"
 #include "quota/memory_accounting.h"
 #include "quota/pool_accounting.h"
-#include "quota/swap_gate.h"
 
 using gpushare::Real;
 namespace quota = gpushare::quota;
@@ -22,7 +20,10 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* phGraphNode, CUgraph hGra
                                           const CUgraphNode* dependencies, size_t numDependencies,
                                           CUDA_MEM_ALLOC_NODE_PARAMS* nodeParams) {
   GS_ENSURE_INIT();
-  if (nodeParams != nullptr && nodeParams->poolProps.location.type == CU_MEM_LOCATION_TYPE_DEVICE) {
+  // Arguments the driver refuses are its to answer, before any quota decision.
+  const bool well_formed = phGraphNode != nullptr && hGraph != nullptr && nodeParams != nullptr &&
+                           nodeParams->bytesize != 0 && (numDependencies == 0 || dependencies != nullptr);
+  if (well_formed && nodeParams->poolProps.location.type == CU_MEM_LOCATION_TYPE_DEVICE) {
     if (quota::DeviceQuota* q = quota::QuotaFor(nodeParams->poolProps.location.id)) {
       quota::NoteGraphMemoryUse();
       if (nodeParams->bytesize > q->headroom_bytes())
@@ -32,19 +33,18 @@ GS_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* phGraphNode, CUgraph hGra
   return Real().cuGraphAddMemAllocNode(phGraphNode, hGraph, dependencies, numDependencies, nodeParams);
 }
 
+// Graph launches are kernel launches (hooks/launch_entry.h): a server that only replays graphs
+// is busy, gated by the compute turn, and held while swap moves its memory.
 GS_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  const CUresult rc = gpushare::compute::GatedLaunch(hStream, false, [&] { return Real().cuGraphLaunch(hGraphExec, hStream); });
+  const CUresult rc = gpushare::EnterStreamWork<gpushare::StreamWork::kKernels>(
+      hStream, false, [=] { return Real().cuGraphLaunch(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
 }
 
 GS_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  const CUresult rc =
-      gpushare::compute::GatedLaunch(hStream, true, [&] { return Real().cuGraphLaunch_ptsz(hGraphExec, hStream); });
+  const CUresult rc = gpushare::EnterStreamWork<gpushare::StreamWork::kKernels>(
+      hStream, true, [=] { return Real().cuGraphLaunch_ptsz(hGraphExec, hStream); });
   SyncAllGraphMemory();
   return rc;
 }

@@ -1,26 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Kernel launches: the hot path. A load of the init flag, the swap gate (one branch on a
-// process-local flag without swap: quota/swap_gate.h), the activity clock's relaxed load and
-// store (quota/activity.h), the compute gate's flag (compute/compute.h: one relaxed load
-// without a compute share), and a call through the real pointer; no lock, allocation,
-// logging, syscall or look-up.
-#include "compute/compute.h"
-#include "hooks/export.h"
-#include "quota/activity.h"
-#include "quota/swap_gate.h"
+// Kernel launches, every form: the hot path. Each goes through hooks/launch_entry.h (the init
+// check, the swap gate, the activity clock, the compute gate) and calls the real pointer once;
+// no lock, allocation, logging, syscall or look-up.
+#include "hooks/launch_entry.h"
 
+using gpushare::EnterStreamWork;
 using gpushare::Real;
-using gpushare::compute::GatedLaunch;
+using gpushare::StreamWork;
 
 GS_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
                                   unsigned int gridDimZ, unsigned int blockDimX,
                                   unsigned int blockDimY, unsigned int blockDimZ,
                                   unsigned int sharedMemBytes, CUstream hStream,
                                   void** kernelParams, void** extra) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  gpushare::quota::NoteActivity();
-  return GatedLaunch(hStream, false, [&] {
+  return EnterStreamWork<StreamWork::kKernels>(hStream, false, [=] {
     return Real().cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ,
                                  sharedMemBytes, hStream, kernelParams, extra);
   });
@@ -31,10 +24,7 @@ GS_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsi
                                        unsigned int blockDimY, unsigned int blockDimZ,
                                        unsigned int sharedMemBytes, CUstream hStream,
                                        void** kernelParams, void** extra) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  gpushare::quota::NoteActivity();
-  return GatedLaunch(hStream, true, [&] {
+  return EnterStreamWork<StreamWork::kKernels>(hStream, true, [=] {
     return Real().cuLaunchKernel_ptsz(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
                                       blockDimZ, sharedMemBytes, hStream, kernelParams, extra);
   });
@@ -42,20 +32,15 @@ GS_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsi
 
 GS_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** kernelParams,
                                     void** extra) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  gpushare::quota::NoteActivity();
-  return GatedLaunch(config != nullptr ? config->hStream : nullptr, false,
-                     [&] { return Real().cuLaunchKernelEx(config, f, kernelParams, extra); });
+  return EnterStreamWork<StreamWork::kKernels>(config != nullptr ? config->hStream : nullptr, false,
+                                               [=] { return Real().cuLaunchKernelEx(config, f, kernelParams, extra); });
 }
 
 GS_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** kernelParams,
                                          void** extra) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  gpushare::quota::NoteActivity();
-  return GatedLaunch(config != nullptr ? config->hStream : nullptr, true,
-                     [&] { return Real().cuLaunchKernelEx_ptsz(config, f, kernelParams, extra); });
+  return EnterStreamWork<StreamWork::kKernels>(
+      config != nullptr ? config->hStream : nullptr, true,
+      [=] { return Real().cuLaunchKernelEx_ptsz(config, f, kernelParams, extra); });
 }
 
 GS_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
@@ -63,10 +48,7 @@ GS_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX
                                              unsigned int blockDimY, unsigned int blockDimZ,
                                              unsigned int sharedMemBytes, CUstream hStream,
                                              void** kernelParams) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  gpushare::quota::NoteActivity();
-  return GatedLaunch(hStream, false, [&] {
+  return EnterStreamWork<StreamWork::kKernels>(hStream, false, [=] {
     return Real().cuLaunchCooperativeKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
                                             blockDimZ, sharedMemBytes, hStream, kernelParams);
   });
@@ -77,11 +59,34 @@ GS_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gri
                                                   unsigned int blockDimY, unsigned int blockDimZ,
                                                   unsigned int sharedMemBytes, CUstream hStream,
                                                   void** kernelParams) {
-  GS_ENSURE_INIT();
-  GS_SWAP_GATE();
-  gpushare::quota::NoteActivity();
-  return GatedLaunch(hStream, true, [&] {
+  return EnterStreamWork<StreamWork::kKernels>(hStream, true, [=] {
     return Real().cuLaunchCooperativeKernel_ptsz(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
                                                  blockDimZ, sharedMemBytes, hStream, kernelParams);
   });
+}
+
+// Deprecated, still exported by the CUDA 13 driver. The compute turn is this process's on the
+// current context's device, as for every launch; the first launch's stream is the one tracked.
+GS_EXPORT CUresult cuLaunchCooperativeKernelMultiDevice(CUDA_LAUNCH_PARAMS* launchParamsList,
+                                                        unsigned int numDevices, unsigned int flags) {
+  CUstream tracked = launchParamsList != nullptr && numDevices > 0 ? launchParamsList[0].hStream : nullptr;
+  return EnterStreamWork<StreamWork::kKernels>(tracked, false, [=] {
+    return Real().cuLaunchCooperativeKernelMultiDevice(launchParamsList, numDevices, flags);
+  });
+}
+
+// The pre-4.0 launches (deprecated, still exported): block shape and parameters were set on the
+// function beforehand; they run on the legacy default stream unless given one.
+GS_EXPORT CUresult cuLaunch(CUfunction f) {
+  return EnterStreamWork<StreamWork::kKernels>(nullptr, false, [=] { return Real().cuLaunch(f); });
+}
+
+GS_EXPORT CUresult cuLaunchGrid(CUfunction f, int grid_width, int grid_height) {
+  return EnterStreamWork<StreamWork::kKernels>(nullptr, false,
+                                               [=] { return Real().cuLaunchGrid(f, grid_width, grid_height); });
+}
+
+GS_EXPORT CUresult cuLaunchGridAsync(CUfunction f, int grid_width, int grid_height, CUstream hStream) {
+  return EnterStreamWork<StreamWork::kKernels>(
+      hStream, false, [=] { return Real().cuLaunchGridAsync(f, grid_width, grid_height, hStream); });
 }

@@ -10,8 +10,12 @@ using gpushare::Real;
 namespace quota = gpushare::quota;
 using quota::HandleKind;
 
+// A request the driver refuses for its arguments (a NULL output, a zero size) is the driver's to
+// answer: charging it first could answer CUDA_ERROR_OUT_OF_MEMORY where the driver says
+// CUDA_ERROR_INVALID_VALUE (tests/compat/arg_table.cpp).
 GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
   GS_ENSURE_INIT();
+  if (dptr == nullptr || bytesize == 0) return Real().cuMemAlloc_v2(dptr, bytesize);
   const quota::Target t = quota::CurrentTarget();
   if (t.quota == nullptr) return Real().cuMemAlloc_v2(dptr, bytesize);
   if (t.quota->swaps()) return quota::swap::Allocate(t, bytesize, dptr);
@@ -25,6 +29,7 @@ GS_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
 
 GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
   GS_ENSURE_INIT();
+  if (dptr == nullptr || bytesize == 0) return Real().cuMemAllocManaged(dptr, bytesize, flags);
   const quota::Target t = quota::CurrentTarget();
   if (t.quota == nullptr) return Real().cuMemAllocManaged(dptr, bytesize, flags);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, bytesize);
@@ -38,7 +43,9 @@ GS_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigne
 GS_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t WidthInBytes,
                                       size_t Height, unsigned int ElementSizeBytes) {
   GS_ENSURE_INIT();
-  const quota::Target t = quota::CurrentTarget();
+  const quota::Target t = dptr == nullptr || pPitch == nullptr || WidthInBytes == 0 || Height == 0
+                              ? quota::Target{}
+                              : quota::CurrentTarget();
   if (t.quota == nullptr)
     return Real().cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
   const uint64_t estimate = quota::EstimatePitchedBytes(WidthInBytes, Height);
@@ -87,7 +94,7 @@ GS_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size
                                const CUmemAllocationProp* prop, unsigned long long flags) {
   GS_ENSURE_INIT();
   quota::Target t;
-  if (prop != nullptr && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
+  if (handle != nullptr && size != 0 && prop != nullptr && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
     t.quota = quota::QuotaFor(prop->location.id);
   if (t.quota == nullptr) return Real().cuMemCreate(handle, size, prop, flags);
   quota::Charge charge = quota::ChargeAllocation(*t.quota, size);

@@ -34,6 +34,7 @@ CUmemoryPool CurrentPool(const quota::DeviceQuota* q) {
 
 template <typename AllocFn>
 CUresult AllocAsync(AllocFn real, CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
+  if (dptr == nullptr || bytesize == 0) return real(dptr, bytesize, stream);  // the driver's to refuse
   quota::DeviceQuota* q = quota::StreamQuota(stream);
   return AllocateFromPool(q, CurrentPool(q), bytesize,
                           [&] { return real(dptr, bytesize, stream); });
@@ -42,6 +43,7 @@ CUresult AllocAsync(AllocFn real, CUdeviceptr* dptr, size_t bytesize, CUstream s
 template <typename AllocFn>
 CUresult AllocFromPoolAsync(AllocFn real, CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
                             CUstream stream) {
+  if (dptr == nullptr || bytesize == 0) return real(dptr, bytesize, pool, stream);
   return AllocateFromPool(quota::StreamQuota(stream), pool, bytesize,
                           [&] { return real(dptr, bytesize, pool, stream); });
 }

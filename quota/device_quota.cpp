@@ -2,6 +2,7 @@
 #include "quota/device_quota.h"
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -93,12 +94,15 @@ std::unique_ptr<LedgerSession> JoinLedger(int index, const CUuuid& uuid, uint64_
                              physical, tenant, error, physical);
 }
 
-void Enumerate() {
+// False while the driver is not initialised: the program has not called cuInit yet, and every
+// call must get the driver's own CUDA_ERROR_NOT_INITIALIZED (we never initialise it for them).
+bool Enumerate() {
   Registry& reg = TheRegistry();
   const RealDriver& real = Real();
-  if (real.cuInit(0) != CUDA_SUCCESS) return;
   int count = 0;
-  if (real.cuDeviceGetCount(&count) != CUDA_SUCCESS) return;
+  const CUresult rc = real.cuDeviceGetCount(&count);
+  if (rc == CUDA_ERROR_NOT_INITIALIZED) return false;
+  if (rc != CUDA_SUCCESS) return true;
   for (int i = 0; i < count && i < kMaxDevices; ++i) {
     if (!Opts().HasQuota(i) && !sm::AskOf(Opts()).any() && Opts().compute.For(i) == 0) continue;
     CUdevice dev = 0;
@@ -143,16 +147,25 @@ void Enumerate() {
     if (!q.refused() && q.session()->resolver() == ResolverKind::kSwap)
       swap::AddQuota(q, o.swap_staging.value_or(q.limit_bytes() - q.request_bytes()));
   }
+  return true;
 }
 
+// Enumerated once the driver is initialised (the first call after the program's cuInit);
+// empty before.
 Registry& Devices() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    Enumerate();
-    swap::StartAgentThread();
-    for (const auto& q : TheRegistry().quotas)
-      if (q != nullptr && !q->refused()) return StartWatcher();
-  });
+  static std::atomic<bool> enumerated{false};
+  if (__builtin_expect(enumerated.load(std::memory_order_acquire), 1)) return TheRegistry();
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  if (enumerated.load(std::memory_order_relaxed) || !Enumerate()) return TheRegistry();
+  swap::StartAgentThread();
+  for (const auto& q : TheRegistry().quotas) {
+    if (q != nullptr && !q->refused()) {
+      StartWatcher();
+      break;
+    }
+  }
+  enumerated.store(true, std::memory_order_release);
   return TheRegistry();
 }
 

@@ -57,6 +57,9 @@ class SwapGate {
   }
   SwapGate(const SwapGate&) = delete;
   SwapGate& operator=(const SwapGate&) = delete;
+  // Whether this call holds the gate (this process may swap, and no gated call of this thread
+  // is already inside).
+  bool held() const { return stripe_ >= 0; }
   // CUDA_SUCCESS, or the error the gated call must return without calling the driver.
   CUresult rc() const { return rc_; }
 

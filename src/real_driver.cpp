@@ -8,9 +8,12 @@
 #include "src/log.h"
 
 namespace gpushare {
+
+RealDriver detail::g_real_driver{};
+
 namespace {
 
-RealDriver g_real{};
+RealDriver& g_real = detail::g_real_driver;
 bool g_loaded = false;
 
 // Resolve one symbol from the driver's own handle: a handle-scoped lookup never sees our
@@ -46,8 +49,6 @@ void LoadOnce() {
 }
 
 }  // namespace
-
-const RealDriver& Real() { return g_real; }
 
 bool LoadRealDriver() {
   static std::once_flag once;

@@ -15,8 +15,13 @@ struct RealDriver {
 #undef GS_CALL
 };
 
-// Filled by LoadRealDriver(); read-only afterwards.
-const RealDriver& Real();
+namespace detail {
+extern RealDriver g_real_driver;
+}
+
+// Filled by LoadRealDriver(); read-only afterwards. Inline: a wrapper's arguments stay in their
+// registers on the way to the real function (an out-of-line call would make it save all of them).
+inline const RealDriver& Real() { return detail::g_real_driver; }
 
 // dlopen("libcuda.so.1") and resolve every row; thread-safe, runs once. Returns false (and
 // logs why) when no driver is found; wrappers then return CUDA_ERROR_NOT_INITIALIZED.

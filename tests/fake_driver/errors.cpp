@@ -34,6 +34,16 @@ constexpr ErrorText kErrors[] = {
     FAKE_ERR(CUDA_ERROR_ALREADY_MAPPED, "resource already mapped"),
     FAKE_ERR(CUDA_ERROR_NOT_MAPPED, "resource not mapped"),
     FAKE_ERR(CUDA_ERROR_STUB_LIBRARY, "CUDA driver is a stub library"),
+    FAKE_ERR(CUDA_ERROR_ALREADY_ACQUIRED, "resource already acquired"),
+    FAKE_ERR(CUDA_ERROR_ILLEGAL_STATE, "the operation cannot be performed in the present state"),
+    FAKE_ERR(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "too many resources requested for launch"),
+    FAKE_ERR(CUDA_ERROR_LAUNCH_TIMEOUT, "the launch timed out and was terminated"),
+    FAKE_ERR(CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE, "too many blocks in cooperative launch"),
+    FAKE_ERR(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "operation not permitted when stream is capturing"),
+    FAKE_ERR(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "operation failed due to a previous error during capture"),
+    FAKE_ERR(CUDA_ERROR_STREAM_CAPTURE_UNJOINED,
+             "capture sequence contains a fork that was not joined to the primary stream"),
+    FAKE_ERR(CUDA_ERROR_INVALID_CLUSTER_SIZE, "invalid cluster size"),
     FAKE_ERR(CUDA_ERROR_UNKNOWN, "unknown error"),
 };
 #undef FAKE_ERR

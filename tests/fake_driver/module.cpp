@@ -115,9 +115,11 @@ bool run_guarded(fakecuda_kernel fn, const fakecuda_launch* l) {
   return true;
 }
 
-CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
-                unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false,
-                const unsigned asked_cluster[3] = nullptr) {
+}  // namespace
+
+CUresult launch_on_stream(CUfunction f, const unsigned grid[3], const unsigned block[3],
+                          unsigned shared_bytes, CUstream stream, void** params, bool cooperative,
+                          const unsigned asked_cluster[3]) {
   Context* c = nullptr;
   FAKE_TRY(stream_context(stream, &c));
   FAKE_TRY(c->sticky);
@@ -148,6 +150,13 @@ CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3],
   const CUresult rc = launch_function(f, grid, block, shared_bytes, params, mask, cluster);
   if (rc == CUDA_ERROR_ILLEGAL_ADDRESS) c->sticky = rc;
   return rc;
+}
+
+namespace {
+
+CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shared_bytes,
+                CUstream stream, void** params, bool cooperative = false, const unsigned asked_cluster[3] = nullptr) {
+  return launch_on_stream(f, grid, block, shared_bytes, stream, params, cooperative, asked_cluster);
 }
 
 CUresult launch_legacy(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,

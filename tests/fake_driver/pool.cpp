@@ -182,8 +182,10 @@ CUresult free_async(CUdeviceptr dptr, CUstream stream) {
   FAKE_TRY(stream_context(stream, &c));
   Range* r = find_range_base(dptr);
   if (r == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  // cuMemAlloc memory too: freed once the stream reaches the free, which here is now.
   if (r->kind == RangeKind::kPoolBlock) pool_free_block(*r);
   else if (r->kind == RangeKind::kGraphAlloc) graph_free_alloc(*r);
+  else if (r->kind == RangeKind::kAlloc || r->kind == RangeKind::kManaged) free_linear(dptr);
   else return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;
 }

@@ -126,6 +126,8 @@ Range* find_range(uintptr_t addr);              // range containing addr
 Range* find_range_base(uintptr_t base);         // range starting exactly at base
 // True when [addr, addr+n) lies in contiguous ranges that all grant `prot`.
 bool range_accessible(uintptr_t addr, size_t n, int prot);
+// Frees a cuMemAlloc / cuMemAllocManaged range (kAlloc, kManaged) starting at base.
+void free_linear(uintptr_t base);
 void memory_release_context(Context* ctx);
 void memory_reset();
 int memory_live_count();
@@ -162,6 +164,13 @@ struct Function {
   bool non_portable_clusters = false;
   // CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH/HEIGHT/DEPTH: all 0 (none) or all positive.
   unsigned required_cluster[3] = {0, 0, 0};
+  // What the pre-4.0 launches (cuLaunch, cuLaunchGrid[Async]) use: cuFuncSetBlockShape's block
+  // (none set: 0, which a launch refuses), cuFuncSetSharedSize, and the parameter buffer of
+  // cuParamSetSize / cuParamSet{i,f,v} with the offsets set, in order, as the kernel's arguments.
+  unsigned legacy_block[3] = {0, 0, 0};
+  unsigned legacy_shared = 0;
+  std::vector<unsigned char> legacy_params;
+  std::map<unsigned, unsigned> legacy_arg_bytes;  // offset -> size of each argument set
 };
 Function* find_function(CUfunction f);
 // Blocks of `threads` threads and `shared_bytes` of dynamic shared memory that fit one SM.
@@ -186,6 +195,11 @@ struct LaunchMask {
   bool masked = false;  // the descriptor's valid bit was set (in a layout that has the mask)
   uint32_t disable[4] = {};
 };
+// A kernel launch on `stream` as cuLaunchKernel/cuLaunchCooperativeKernel/cuLaunchKernelEx do it
+// (module.cpp): validation, the launch callback, then the kernel, synchronously.
+CUresult launch_on_stream(CUfunction f, const unsigned grid[3], const unsigned block[3],
+                          unsigned shared_bytes, CUstream stream, void** params, bool cooperative = false,
+                          const unsigned asked_cluster[3] = nullptr);
 CUresult launch_function(CUfunction f, const unsigned grid[3], const unsigned block[3],
                          unsigned shared_bytes, void** params, const LaunchMask& mask,
                          const unsigned cluster[3] = nullptr);

@@ -302,9 +302,19 @@ FAKE_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream stream, CUstreamCaptureM
   return cuStreamBeginCapture_v2(stream, mode);
 }
 
+// The CUDA 10.0 form: global mode.
+FAKE_API CUresult cuStreamBeginCapture(CUstream stream) {
+  return cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL);
+}
+
+FAKE_API CUresult cuStreamBeginCapture_ptsz(CUstream stream) {
+  return cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL);
+}
+
 FAKE_API CUresult cuStreamBeginCaptureToGraph(CUstream stream, CUgraph graph, const CUgraphNode* dependencies,
                                               const CUgraphEdgeData* /*edge_data*/, size_t dependency_count,
                                               CUstreamCaptureMode mode) {
+  FAKE_ENTER();
   if (graph == nullptr || (dependency_count > 0 && dependencies == nullptr)) return CUDA_ERROR_INVALID_VALUE;
   const CUresult rc = cuStreamBeginCapture_v2(stream, mode);
   if (rc == CUDA_SUCCESS) streams().find(reinterpret_cast<const Stream*>(stream))->second->into = graph;
