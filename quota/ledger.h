@@ -26,10 +26,19 @@
 //             (quota/resolver_swap.cpp; the process side is quota/swap_*.cpp).
 // How to add another resolver: handle it in LedgerSession::AttemptLocked (resolver_wait.cpp),
 // which holds the ledger lock and has already reaped dead processes once before a refusal.
+//
+// A lost ledger (quota/ledger_loss.cpp): a session whose file is truncated, zeroed, removed or
+// replaced under it keeps what its process holds (a process-local count, whatever happens to
+// the file), grants nothing past it, says so once, and re-joins the ledger now at the path,
+// carrying what it holds, so the accounting heals.
 #pragma once
+#include <sys/types.h>
+
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -126,6 +135,7 @@ class LedgerSession {
   // Opens (creating it if absent) the ledger of this GPU, validates it, joins the tenant (or
   // is admitted as a new one) and registers this process. nullptr with *error on refusal.
   // total_bytes 0 means usable_bytes; both are taken from the ledger when it already exists.
+  // usable_bytes (and total_bytes) bound what the ledger's header says.
   static std::unique_ptr<LedgerSession> Open(const std::string& dir, const unsigned char uuid[16],
                                              uint64_t usable_bytes, const TenantConfig& tenant,
                                              std::string* error, uint64_t total_bytes = 0);
@@ -169,9 +179,16 @@ class LedgerSession {
   static constexpr uint64_t kHiddenTtlNs = 500'000'000ull;
 
   // This process was active at now_ns (ActivityClockNs): one relaxed store into its slot.
-  void NoteActivity(uint64_t now_ns) {
-    __atomic_store_n(&process_->last_active_ns, now_ns, __ATOMIC_RELAXED);
-  }
+  void NoteActivity(uint64_t now_ns);
+
+  // The watcher's check, every tick (quota/ledger_loss.cpp): whether the file is still the one
+  // this session mapped, whole and with this process's records in it; once it is lost, re-joins
+  // the ledger at the path (retrying every second). Cheap: one lstat and a few loads.
+  void CheckFile();
+  // Why the file was lost (GS_REJOIN_*), 0 while it is not.
+  uint32_t lost_reason() const { return lost_reason_.load(std::memory_order_acquire); }
+  // The session that carries this process's memory in the ledger now at the path, once re-joined.
+  LedgerSession* successor() const { return successor_.load(std::memory_order_acquire); }
   // Whether the priority resolver marked this process's tenant as a victim: one load of its
   // tenant slot, no lock (the requester's name is read only when marked).
   bool TerminationRequested(TerminationRequest* out) const;
@@ -238,8 +255,25 @@ class LedgerSession {
 
  private:
   struct WaitState;
-  enum class Attempt { kGranted, kRefused, kWait };
+  enum class Attempt { kGranted, kRefused, kWait, kLost };
   LedgerSession() = default;
+  static std::unique_ptr<LedgerSession> OpenSession(const std::string& dir, const unsigned char uuid[16],
+                                                    uint64_t usable_bytes, const TenantConfig& tenant,
+                                                    std::string* error, uint64_t total_bytes, uint32_t rejoin);
+  // ledger_loss.cpp: the lost ledger.
+  bool Lost() const { return (held_.load(std::memory_order_relaxed) & kLostBit) != 0; }
+  uint64_t Held() const { return held_.load(std::memory_order_acquire) & ~kLostBit; }
+  void AddHeld(uint64_t bytes) { held_.fetch_add(bytes, std::memory_order_release); }
+  // Lowers held_ first on a free (so held_ never exceeds the slot's copy); false once lost.
+  bool LowerHeld(uint64_t bytes);
+  // Why the mapping no longer holds this process's records (GS_REJOIN_*); 0 when it does.
+  uint32_t DamageSeen() const;
+  uint32_t InspectFile() const;
+  void MarkLost(uint32_t reason);
+  [[gnu::cold, gnu::noinline]] bool TryChargeLost(uint64_t bytes, uint64_t wait_timeout_ns, bool wait_on_retry_only);
+  [[gnu::cold, gnu::noinline]] void AdjustLost(uint64_t bytes, bool add);
+  void ReconcileLocked();
+  void Rejoin();
   // resolver_wait.cpp: the locked path, the waiter table and the futex.
   [[gnu::cold, gnu::noinline]] bool TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns,
                                                   bool wait_on_retry_only);
@@ -251,6 +285,7 @@ class LedgerSession {
   // Whether a burst must yield to an older waiter (one that fits now, or one waiting too long).
   bool MustYieldLocked(uint64_t ticket);
   void DropStaleWaitersLocked();
+  bool WaiterPlausibleLocked(const GsLedgerWaiter& e, uint64_t now) const;
   // Wakes waiters when there are any: after anything that lowers use or releases a request.
   void NotifyFreed() {
     if (__atomic_load_n(&header_->waiting, __ATOMIC_SEQ_CST) != 0) WakeWaiters();
@@ -297,7 +332,32 @@ class LedgerSession {
   uint64_t kill_grace_ns_ = 0;
   uint64_t swap_quantum_ns_ = 0;
   std::string path_;
+  // What opened it, to re-join after a loss.
+  std::string dir_;
+  unsigned char uuid_[16] = {};
+  TenantConfig config_;
+  uint64_t measured_usable_bytes_ = 0;
+  uint64_t measured_total_bytes_ = 0;
+  dev_t dev_ = 0;  // the file mapped
+  ino_t ino_ = 0;
+  uint64_t generation_ = 0;  // of this process's slot
+  int fault_slot_ = -1;      // quota/ledger_fault.h
+  // What this process holds, counted here too (the slot's used_bytes is the shared copy, lost
+  // with the file); kLostBit once the file is lost.
+  static constexpr uint64_t kLostBit = 1ull << 63;
+  std::atomic<uint64_t> held_{0};
+  std::atomic<uint32_t> lost_reason_{0};
+  std::atomic<uint64_t> lost_budget_{0};  // lost and not re-joined: the most it may hold (what it held)
+  std::mutex lost_mu_;                    // lost: held_ against what successor_ carries
+  uint64_t carried_ = 0;                  // of held_, what successor_ was charged (under lost_mu_)
+  std::atomic<LedgerSession*> successor_{nullptr};  // owned; never replaced once set
+  uint64_t next_rejoin_ns_ = 0;           // watcher only
+  std::string rejoin_error_;              // watcher only: the last failure, said once
 };
+
+// What happened to the file a re-joined process came from: "truncated", "overwritten",
+// "removed", "replaced"; "" for 0.
+const char* DescribeRejoin(uint32_t rejoined);
 
 // Read-only view of one ledger file.
 struct ProcessSnapshot {
@@ -316,6 +376,7 @@ struct ProcessSnapshot {
   uint32_t swap_state = 0;         // GS_SWAP_*
   uint64_t context_bytes = 0;      // its live contexts' own memory, within used_bytes
   bool alive = false;  // its slot lock is held
+  uint32_t rejoined = 0;  // GS_REJOIN_*: it carried its memory here from a ledger file lost under it
   std::string container_id;
 };
 struct TenantSnapshot {
@@ -394,7 +455,8 @@ struct LedgerSnapshot {
   uint64_t hidden_bytes = 0;           // in use outside every charge, while still current
   uint64_t repairs = 0;
   uint64_t reaped_processes = 0;
-  uint32_t waiting = 0;       // threads waiting for memory
+  uint32_t waiting = 0;       // threads waiting for memory (the waiters below)
+  uint32_t rejoined_processes = 0;  // live processes that carried their memory here from a lost file
   uint64_t terminations = 0;  // marks ever recorded
   uint64_t swaps_out = 0, swap_out_bytes = 0, swaps_in = 0, swap_in_bytes = 0;  // every tenant
   // A lone CUDA context's own memory as measured by the first process that could (0: none yet).

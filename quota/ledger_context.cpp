@@ -26,7 +26,12 @@ uint32_t FlagsOf(const ContextOverheadKey& key) { return key.mps ? GS_CONTEXT_OV
 
 }  // namespace
 
+// Once the file is lost (quota/ledger_loss.cpp), the ledger that carries this process answers.
 bool LedgerSession::CachedContextOverhead(const ContextOverheadKey& key, uint64_t* bytes) const {
+  if (Lost()) {
+    const LedgerSession* next = successor();
+    return next != nullptr && next->CachedContextOverhead(key, bytes);
+  }
   if (LoadState(header_->context_overhead_state) != GS_CONTEXT_OVERHEAD_READY) return false;
   // Relaxed atomics: a publisher for another key rewrites them under the lock while we read.
   if (__atomic_load_n(&header_->context_overhead_driver, __ATOMIC_RELAXED) != key.driver_version ||
@@ -37,6 +42,10 @@ bool LedgerSession::CachedContextOverhead(const ContextOverheadKey& key, uint64_
 }
 
 bool LedgerSession::PublishContextOverhead(const ContextOverheadKey& key, uint64_t bytes) {
+  if (Lost()) {
+    LedgerSession* next = successor();
+    return next != nullptr && next->PublishContextOverhead(key, bytes);
+  }
   RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
   if (!guard.held()) return false;
   uint64_t theirs = 0;
@@ -55,10 +64,18 @@ bool LedgerSession::TryHoldOverheadTurn() { return HoldSlotLock(fd_, kTurnOffset
 void LedgerSession::ReleaseOverheadTurn() { ReleaseSlotLock(fd_, kTurnOffset, kTurnBytes); }
 
 void LedgerSession::AddProcessContextBytes(uint64_t bytes) {
+  if (Lost()) {
+    if (LedgerSession* next = successor()) next->AddProcessContextBytes(bytes);
+    return;
+  }
   A(process_->context_bytes).fetch_add(bytes, std::memory_order_relaxed);
 }
 
 void LedgerSession::SubtractProcessContextBytes(uint64_t bytes) {
+  if (Lost()) {
+    if (LedgerSession* next = successor()) next->SubtractProcessContextBytes(bytes);
+    return;
+  }
   auto held = A(process_->context_bytes);
   uint64_t v = held.load(std::memory_order_relaxed);
   while (!held.compare_exchange_weak(v, v > bytes ? v - bytes : 0, std::memory_order_relaxed)) {

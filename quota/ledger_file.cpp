@@ -20,12 +20,6 @@ namespace {
 
 std::string Errno(int err) { return std::strerror(err); }
 
-std::string ParentOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 bool NulTerminated(const char* text, size_t size) { return std::memchr(text, '\0', size) != nullptr; }
 
 std::string U64(uint64_t v) { return std::to_string(v); }
@@ -76,87 +70,100 @@ void FormatUuid(const uint8_t uuid[16], char (&out)[41]) {
                 b[14], b[15]);
 }
 
-bool EnsureDir(const std::string& dir, std::string* error) {
+int OpenRegular(int dirfd, const char* name, int flags, const std::string& path, std::string* error) {
+  // O_NONBLOCK: a FIFO named like a ledger must not hang the opener; O_NOFOLLOW: nor may a link
+  // lead it elsewhere (the directory may be world-writable).
+  const int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return -1;
+    *error = "gpushare: cannot open the ledger " + path + ": " +
+             (err == ELOOP ? std::string("it is a symbolic link (refused: it could lead anywhere)") : Errno(err));
+    errno = err;
+    return -1;
+  }
   struct stat st {};
-  if (stat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT) {
-      *error = "gpushare: ledger directory " + dir + " is unusable: " + Errno(errno);
-      return false;
-    }
-    for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
-      const std::string prefix = at == std::string::npos ? dir : dir.substr(0, at);
-      if (mkdir(prefix.c_str(), 01777) != 0 && errno != EEXIST) {
-        *error = "gpushare: cannot create the ledger directory " + dir + ": " + Errno(errno);
-        return false;
-      }
-      if (at == std::string::npos) break;
-    }
-    chmod(dir.c_str(), 01777);  // past the umask; harmless when another user created it first
-    if (stat(dir.c_str(), &st) != 0) {
-      *error = "gpushare: cannot create the ledger directory " + dir + ": " + Errno(errno);
-      return false;
-    }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int err = errno;
+    *error = "gpushare: refusing the ledger " + path + ": " +
+             (S_ISREG(st.st_mode) ? Errno(err) : "not a regular file (" + std::string(FileKind(st.st_mode)) + ")");
+    close(fd);
+    errno = EINVAL;
+    return -1;
   }
-  if (!S_ISDIR(st.st_mode)) {
-    *error = "gpushare: ledger directory " + dir + " is not a directory";
-    return false;
-  }
-  if (access(dir.c_str(), W_OK | X_OK) != 0) {
-    *error = "gpushare: ledger directory " + dir + " is not writable: " + Errno(errno);
-    return false;
-  }
-  return true;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
 }
 
-int OpenOrCreate(const std::string& path, const unsigned char uuid[16], uint64_t total_bytes,
-                 uint64_t usable_bytes, std::string* error) {
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd >= 0) return fd;
-    if (errno != ENOENT) {
-      *error = "gpushare: cannot open the ledger " + path + ": " + Errno(errno);
-      return -1;
-    }
-    // getrandom(2), not std::random_device: libstdc++'s uses arc4random (glibc 2.36), and the
-    // library must load in images with an older glibc.
-    uint32_t nonce = 0;
-    if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof nonce))
-      nonce = static_cast<uint32_t>(NowMonotonicNs());
-    const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(nonce);
-    const int tfd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (tfd < 0) {
-      *error = "gpushare: cannot create a ledger in " + ParentOf(path) + ": " + Errno(errno);
-      return -1;
-    }
-    fchmod(tfd, 0666);  // past the umask: co-tenants run as other users
-    std::string init_error;
-    bool ok = ftruncate(tfd, GS_LEDGER_FILE_BYTES) == 0;
+const char* FileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a plain file";
+}
+
+namespace {
+
+// A fresh, initialised ledger under a temporary name in dirfd: its descriptor, and its name in
+// *tmp; -1 with *error.
+int CreateInitialised(int dirfd, const std::string& dir, const std::string& name, const unsigned char uuid[16],
+                      uint64_t total_bytes, uint64_t usable_bytes, std::string* tmp, std::string* error) {
+  // getrandom(2), not std::random_device: libstdc++'s uses arc4random (glibc 2.36), and the
+  // library must load in images with an older glibc.
+  uint32_t nonce = 0;
+  if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof nonce))
+    nonce = static_cast<uint32_t>(NowMonotonicNs());
+  *tmp = name + ".tmp." + std::to_string(getpid()) + "." + std::to_string(nonce);
+  const int tfd = openat(dirfd, tmp->c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (tfd < 0) {
+    *error = "gpushare: cannot create a ledger in " + dir + ": " + Errno(errno);
+    return -1;
+  }
+  fchmod(tfd, 0666);  // past the umask: co-tenants run as other users
+  std::string init_error;
+  bool ok = ftruncate(tfd, GS_LEDGER_FILE_BYTES) == 0;
+  if (ok) {
+    void* base = mmap(nullptr, GS_LEDGER_FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
+    ok = base != MAP_FAILED;
     if (ok) {
-      void* base = mmap(nullptr, GS_LEDGER_FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
-      ok = base != MAP_FAILED;
-      if (ok) {
-        Initialise(base, uuid, total_bytes, usable_bytes);
-        ok = InitRobustLock(Header(base)->lock, &init_error);
-        __atomic_store_n(&Header(base)->initialized, GS_LEDGER_INITIALIZED, __ATOMIC_RELEASE);
-        munmap(base, GS_LEDGER_FILE_BYTES);
-      }
+      Initialise(base, uuid, total_bytes, usable_bytes);
+      ok = InitRobustLock(Header(base)->lock, &init_error);
+      __atomic_store_n(&Header(base)->initialized, GS_LEDGER_INITIALIZED, __ATOMIC_RELEASE);
+      munmap(base, GS_LEDGER_FILE_BYTES);
     }
-    if (!ok) {
-      const int err = errno;
-      unlink(tmp.c_str());
-      close(tfd);
-      *error = "gpushare: cannot initialise a ledger in " + ParentOf(path) + ": " +
-               (init_error.empty() ? Errno(err) : init_error);
-      return -1;
-    }
+  }
+  if (!ok) {
+    const int err = errno;
+    unlinkat(dirfd, tmp->c_str(), 0);
+    close(tfd);
+    *error = "gpushare: cannot initialise a ledger in " + dir + ": " + (init_error.empty() ? Errno(err) : init_error);
+    return -1;
+  }
+  return tfd;
+}
+
+}  // namespace
+
+int OpenOrCreate(int dirfd, const std::string& dir, const std::string& name, const unsigned char uuid[16],
+                 uint64_t total_bytes, uint64_t usable_bytes, std::string* error) {
+  const std::string path = PathIn(dir, name);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const int fd = OpenRegular(dirfd, name.c_str(), O_RDWR, path, error);
+    if (fd >= 0) return fd;
+    if (errno != ENOENT) return -1;
+    std::string tmp;
+    const int tfd = CreateInitialised(dirfd, dir, name, uuid, total_bytes, usable_bytes, &tmp, error);
+    if (tfd < 0) return -1;
     // Publish: link() fails with EEXIST when a concurrent starter won; then use theirs.
-    int rc = link(tmp.c_str(), path.c_str());
+    int rc = linkat(dirfd, tmp.c_str(), dirfd, name.c_str(), 0);
     int err = errno;
     if (rc != 0 && (err == EPERM || err == EOPNOTSUPP || err == ENOSYS)) {
-      rc = renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+      rc = renameat2(dirfd, tmp.c_str(), dirfd, name.c_str(), RENAME_NOREPLACE);
       err = errno;
     }
-    unlink(tmp.c_str());
+    unlinkat(dirfd, tmp.c_str(), 0);
     if (rc == 0) return tfd;
     close(tfd);
     if (err != EEXIST) {
@@ -166,6 +173,79 @@ int OpenOrCreate(const std::string& path, const unsigned char uuid[16], uint64_t
   }
   *error = "gpushare: the ledger " + path + " keeps disappearing while being opened";
   return -1;
+}
+
+std::string DescribeDamage(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  const auto size = static_cast<uint64_t>(st.st_size);
+  unsigned char head[GS_LEDGER_HEADER_BYTES] = {};
+  const ssize_t n = pread(fd, head, sizeof head, 0);
+  if (n < 0) return {};
+  const size_t got = static_cast<size_t>(n);
+  const size_t compared = got < sizeof GS_LEDGER_MAGIC - 1 ? got : sizeof GS_LEDGER_MAGIC - 1;
+  const bool ours = std::memcmp(head, GS_LEDGER_MAGIC, compared) == 0;  // what is left says so
+  if (size != GS_LEDGER_FILE_BYTES) {
+    if (size == 0) return "truncated to 0 bytes";
+    if (ours) return (size < GS_LEDGER_FILE_BYTES ? "truncated to " : "resized to ") + U64(size) + " bytes";
+    return {};
+  }
+  for (size_t i = 0; i < got; ++i)
+    if (head[i] != 0) return {};
+  return "zeroed";
+}
+
+bool AnyLiveSlot(int fd) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kProcessSlotsOffset;
+  fl.l_len = static_cast<off_t>(GS_LEDGER_PROCESS_SLOTS) * GS_LEDGER_PROCESS_SLOT_BYTES;
+  // Fails safe: when the kernel cannot say, assume someone is there.
+  return fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
+}
+
+ReplaceResult ReplaceDamaged(int dirfd, const std::string& dir, const std::string& name, int damaged_fd,
+                             const unsigned char uuid[16], uint64_t total_bytes, uint64_t usable_bytes,
+                             std::string* error) {
+  const std::string path = PathIn(dir, name);
+  // One replacer at a time, among everyone who opened the damaged file: a byte past every slot.
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = GS_LEDGER_FILE_BYTES;
+  fl.l_len = 1;
+  bool locked = false;
+  for (int i = 0; i < 200 && !locked; ++i) {
+    locked = fcntl(damaged_fd, F_OFD_SETLK, &fl) == 0;
+    if (!locked) usleep(10'000);
+  }
+  if (!locked) {
+    *error = "gpushare: the damaged ledger " + path + " is being replaced by another process for more than 2 s";
+    return ReplaceResult::kFailed;
+  }
+  ReplaceResult result = ReplaceResult::kFailed;
+  struct stat mine {}, named {};
+  if (fstat(damaged_fd, &mine) != 0 || fstatat(dirfd, name.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+      mine.st_dev != named.st_dev || mine.st_ino != named.st_ino) {
+    result = ReplaceResult::kGone;  // someone replaced or removed it already
+  } else {
+    std::string tmp;
+    const int tfd = CreateInitialised(dirfd, dir, name, uuid, total_bytes, usable_bytes, &tmp, error);
+    if (tfd >= 0) {
+      if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) == 0) {
+        result = ReplaceResult::kReplaced;
+      } else {
+        *error = "gpushare: cannot replace the damaged ledger " + path + " (owned by uid " +
+                 std::to_string(named.st_uid) + "): " + Errno(errno) + "; remove it once no process uses it";
+        unlinkat(dirfd, tmp.c_str(), 0);
+      }
+      close(tfd);
+    }
+  }
+  fl.l_type = F_UNLCK;
+  fcntl(damaged_fd, F_OFD_SETLK, &fl);
+  return result;
 }
 
 std::string CheckHeader(const GsLedgerHeader& h, uint64_t file_bytes) {

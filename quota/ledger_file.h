@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The ledger file itself: its directory, race-free creation, mapping and validation. Internal to
-// quota/ledger.cpp and quota/ledger_snapshot.cpp; everything here refuses rather than trusts.
+// The ledger file itself: its directory (quota/ledger_dir.cpp), race-free creation and
+// replacement, mapping and validation. Internal to quota/ledger*.cpp; everything here refuses
+// rather than trusts.
 #pragma once
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -13,15 +15,37 @@
 
 namespace gpushare::quota::ledger_file {
 
-// Creates dir (and parents) when missing: 01777 like /tmp, since co-tenants run as different
-// users. False with an error naming dir when it cannot be created or written.
-bool EnsureDir(const std::string& dir, std::string* error);
+// Opens the ledger directory (quota/ledger_dir.cpp has the rules), creating what is missing:
+// an O_PATH descriptor, or -1 with an error naming dir and GPUSHARE_LEDGER_DIR.
+int OpenDir(const std::string& dir, std::string* error);
+// "<dir>/<name>", for messages.
+inline std::string PathIn(const std::string& dir, const std::string& name) {
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
 
-// Opens path read-write, creating it when absent: the file is initialised under a temporary
-// name and link()ed into place, so concurrent starters agree on one file and nobody ever maps a
-// half-written one. Returns the descriptor (O_CLOEXEC) or -1 with *error.
-int OpenOrCreate(const std::string& path, const unsigned char uuid[16], uint64_t total_bytes,
-                 uint64_t usable_bytes, std::string* error);
+// Opens dirfd/name (never following a link, never blocking on a FIFO): a regular file's
+// descriptor (O_CLOEXEC), else -1 with *error, or with errno ENOENT and no error when absent.
+int OpenRegular(int dirfd, const char* name, int flags, const std::string& path, std::string* error);
+const char* FileKind(mode_t mode);  // "a FIFO", "a directory", ...
+
+// Opens dirfd/name read-write, creating it when absent: the file is initialised under a
+// temporary name and link()ed into place, so concurrent starters agree on one file and nobody
+// ever maps a half-written one. Returns the descriptor (O_CLOEXEC) or -1 with *error.
+int OpenOrCreate(int dirfd, const std::string& dir, const std::string& name, const unsigned char uuid[16],
+                 uint64_t total_bytes, uint64_t usable_bytes, std::string* error);
+
+// How a ledger file was damaged in a way only a ledger can be ("truncated to 0 bytes",
+// "zeroed"): empty when it is intact or not recognisably one of ours (foreign content is
+// refused, never replaced).
+std::string DescribeDamage(int fd);
+// Whether some process (other than through fd's own open file) holds a process slot of it.
+bool AnyLiveSlot(int fd);
+// Replaces the damaged file dirfd/name, still the one open as damaged_fd, by a fresh ledger
+// (one replacer at a time). kGone: it was replaced or removed meanwhile.
+enum class ReplaceResult { kReplaced, kGone, kFailed };
+ReplaceResult ReplaceDamaged(int dirfd, const std::string& dir, const std::string& name, int damaged_fd,
+                             const unsigned char uuid[16], uint64_t total_bytes, uint64_t usable_bytes,
+                             std::string* error);
 
 // Why a header (read from a file of file_bytes bytes) is refused; empty when it is acceptable.
 std::string CheckHeader(const GsLedgerHeader& header, uint64_t file_bytes);

@@ -18,6 +18,10 @@ namespace lf = ledger_file;
 using namespace ledger_file;
 
 size_t LedgerSession::Reap() {
+  if (Lost()) {
+    LedgerSession* next = successor();
+    return next != nullptr ? next->Reap() : 0;
+  }
   const ErrnoKeeper keep_errno;
   RobustLockGuard guard(header_->lock, kLockTimeoutMs, [this] { RepairLocked(); });
   if (!guard.held()) return 0;

@@ -47,7 +47,6 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
   out->usable_bytes = h.usable_bytes;
   out->repairs = h.repairs;
   out->reaped_processes = h.reaped_processes;
-  out->waiting = h.waiting;
   if (lf::NowMonotonicNs() < h.hidden_until_ns) out->hidden_bytes = h.hidden_bytes;
   out->terminations = h.terminations;
   out->compute_epoch = h.compute_epoch;
@@ -69,11 +68,18 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
     out->sm_map_ns = h.sm_map_ns;
   }
   const uint64_t now = lf::NowMonotonicNs();
+  // Only entries that can be waiters: a live process slot of their generation and tenant, a time
+  // not in the future (stray bytes in the table are not shown, and the library drops them).
   for (const GsLedgerWaiter& w : h.waiters) {
-    if (w.ticket == 0) continue;
-    out->waiters.push_back({w.ticket, w.bytes, w.process_index, w.tenant_index,
-                            now > w.since_ns ? now - w.since_ns : 0});
+    if (w.ticket == 0 || w.process_index >= GS_LEDGER_PROCESS_SLOTS || w.tenant_index >= GS_LEDGER_TENANT_SLOTS) continue;
+    const GsLedgerProcess& p = processes[w.process_index];
+    if (p.state != GS_SLOT_ACTIVE || p.generation != w.generation || p.tenant_index != w.tenant_index ||
+        tenants[w.tenant_index].state != GS_SLOT_ACTIVE || w.since_ns == 0 || w.since_ns > now ||
+        ProbeSlot(fd, lf::ProcessSlotOffset(w.process_index), GS_LEDGER_PROCESS_SLOT_BYTES) == Liveness::kDead)
+      continue;
+    out->waiters.push_back({w.ticket, w.bytes, w.process_index, w.tenant_index, now - w.since_ns});
   }
+  out->waiting = static_cast<uint32_t>(out->waiters.size());
   std::sort(out->waiters.begin(), out->waiters.end(),
             [](const WaiterSnapshot& a, const WaiterSnapshot& b) { return a.ticket < b.ticket; });
   const GsLedgerTermination* ring = lf::Terminations(base);
@@ -171,7 +177,9 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
       ps.context_bytes = p.context_bytes;
       latest_activity = std::max(latest_activity, p.last_active_ns);
       ps.container_id = p.container_id;
+      ps.rejoined = p.rejoined;
       ps.alive = ProbeSlot(fd, lf::ProcessSlotOffset(j), GS_LEDGER_PROCESS_SLOT_BYTES) != Liveness::kDead;
+      if (ps.alive && ps.rejoined != 0) out->rejoined_processes += 1;
       if (ps.alive) ts.swapped_out_bytes += ps.swapped_out_bytes;
       ts.processes.push_back(std::move(ps));
     }
@@ -190,9 +198,9 @@ void Fill(void* base, int fd, const std::string& path, LedgerSnapshot* out) {
 bool ReadLedger(const std::string& path, LedgerSnapshot* out, std::string* error) {
   std::string scratch;
   if (error == nullptr) error = &scratch;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = lf::OpenRegular(AT_FDCWD, path.c_str(), O_RDONLY, path, error);
   if (fd < 0) {
-    *error = "gpushare: cannot open the ledger " + path + ": " + std::strerror(errno);
+    if (errno == ENOENT) *error = "gpushare: cannot open the ledger " + path + ": " + std::strerror(ENOENT);
     return false;
   }
   bool ok = false;

@@ -14,6 +14,8 @@
 // ask takes it. Nobody starves: a waiter's ticket only gets older, and every quantum ends.
 //
 // The process side (gating, draining, copying, swap-in) is quota/swap_agent.cpp.
+#include <time.h>
+
 #include <algorithm>
 #include <climits>
 #include <vector>
@@ -112,18 +114,36 @@ bool LedgerSession::AskSwapVictimsLocked(const ChargeQuery& q) {
   return true;
 }
 
+// After a loss, the successor's tenant is the one asked (and counted); until then nobody asks.
 uint64_t LedgerSession::SwapAsk(uint32_t* seq) const {
+  if (Lost()) {
+    const LedgerSession* next = successor();
+    if (next != nullptr) return next->SwapAsk(seq);
+    if (seq != nullptr) *seq = 0;
+    return 0;
+  }
   if (seq != nullptr) *seq = __atomic_load_n(&tenant_->swap_seq, __ATOMIC_ACQUIRE);
   return Load(tenant_->swap_ask_bytes);
 }
 
 void LedgerSession::WaitForSwapAsk(uint32_t seq, uint64_t timeout_ns) const {
+  if (Lost()) {
+    if (const LedgerSession* next = successor()) return next->WaitForSwapAsk(seq, timeout_ns);
+    const timespec nothing_can_ask{static_cast<time_t>(timeout_ns / 1'000'000'000ull),
+                                   static_cast<long>(timeout_ns % 1'000'000'000ull)};
+    nanosleep(&nothing_can_ask, nullptr);
+    return;
+  }
   const ErrnoKeeper keep_errno;
   // Shared: requesters in other processes wake it.
   FutexWait(&tenant_->swap_seq, seq, timeout_ns, FutexScope::kShared);
 }
 
 void LedgerSession::NoteSwappedOut(uint64_t bytes, uint64_t ns, uint64_t answered) {
+  if (Lost()) {
+    if (LedgerSession* next = successor()) next->NoteSwappedOut(bytes, ns, answered);
+    return;
+  }
   auto ask = A(tenant_->swap_ask_bytes);
   uint64_t a = ask.load(std::memory_order_relaxed);
   while (!ask.compare_exchange_weak(a, a > answered ? a - answered : 0, std::memory_order_acq_rel)) {
@@ -137,6 +157,10 @@ void LedgerSession::NoteSwappedOut(uint64_t bytes, uint64_t ns, uint64_t answere
 }
 
 void LedgerSession::NoteSwappedIn(uint64_t bytes, uint64_t ns, uint64_t wait_ns) {
+  if (Lost()) {
+    if (LedgerSession* next = successor()) next->NoteSwappedIn(bytes, ns, wait_ns);
+    return;
+  }
   A(tenant_->swap_turn_ns).store(lf::NowMonotonicNs(), std::memory_order_relaxed);
   if (bytes == 0) return;
   A(tenant_->swaps_in).fetch_add(1, std::memory_order_relaxed);
@@ -148,16 +172,28 @@ void LedgerSession::NoteSwappedIn(uint64_t bytes, uint64_t ns, uint64_t wait_ns)
 }
 
 void LedgerSession::SetSwapState(uint32_t state) {
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->SetSwapState(state);
+    return;
+  }
   __atomic_store_n(&process_->swap_state, state, __ATOMIC_RELEASE);
   A(process_->swap_state_since_ns).store(lf::NowMonotonicNs(), std::memory_order_relaxed);
 }
 
 void LedgerSession::SetSwapBytes(uint64_t swappable_bytes, uint64_t out_bytes) {
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->SetSwapBytes(swappable_bytes, out_bytes);
+    return;
+  }
   A(process_->swappable_bytes).store(swappable_bytes, std::memory_order_relaxed);
   A(process_->swapped_out_bytes).store(out_bytes, std::memory_order_relaxed);
 }
 
 void LedgerSession::SetStagingBytes(uint64_t bytes) {
+  if (Lost()) {  // the old mapping is nobody's to write
+    if (LedgerSession* next = successor()) next->SetStagingBytes(bytes);
+    return;
+  }
   A(process_->staging_bytes).store(bytes, std::memory_order_relaxed);
 }
 

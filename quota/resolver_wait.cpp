@@ -57,6 +57,11 @@ struct LedgerSession::WaitState {
 
 bool LedgerSession::TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns, bool wait_on_retry_only) {
   const ErrnoKeeper keep_errno;
+  // Before the lock, whose mutex a zeroed file no longer holds.
+  if (const uint32_t why = DamageSeen(); why != 0) {
+    MarkLost(why);
+    return TryChargeLost(bytes, wait_timeout_ns, wait_on_retry_only);
+  }
   WaitState w;
   w.bytes = bytes;
   w.may_wait = wait_timeout_ns > 0 && resolver_ != ResolverKind::kNone;
@@ -83,6 +88,11 @@ bool LedgerSession::TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns, bool
       if (w.since_ns != 0) t_last_collision_ns = lf::NowMonotonicNs();  // it waited
       return true;
     }
+    if (attempt == Attempt::kLost) {
+      const uint32_t why = DamageSeen();
+      MarkLost(why != 0 ? why : GS_REJOIN_OVERWRITTEN);
+      return TryChargeLost(bytes, wait_timeout_ns, wait_on_retry_only);
+    }
     if (attempt == Attempt::kRefused) {
       if (first_refusal || w.since_ns != 0) t_last_collision_ns = lf::NowMonotonicNs();
       return false;
@@ -98,12 +108,13 @@ bool LedgerSession::TryChargeSlow(uint64_t bytes, uint64_t wait_timeout_ns, bool
 LedgerSession::Attempt LedgerSession::AttemptLocked(uint64_t bytes, WaitState* w) {
   bool registered_now = false;
   for (;;) {
+    if (DamageSeen() != 0) return Attempt::kLost;  // nothing in the mapping counts any more
     if (w->entry >= 0) {  // registered: read the futex word before deciding
       w->seq = __atomic_load_n(&header_->wake_seq, __ATOMIC_SEQ_CST);
       std::atomic_thread_fence(std::memory_order_seq_cst);
     }
     const uint64_t now = lf::NowMonotonicNs();
-    if (__atomic_load_n(&header_->waiting, __ATOMIC_RELAXED) != 0) DropStaleWaitersLocked();
+    DropStaleWaitersLocked();  // whatever `waiting` says: entries are checked, not the count
     const ChargeQuery q = QueryFor(bytes);
     ChargeVerdict verdict = DecideCharge(q);
     if (verdict == ChargeVerdict::kGrant && q.tenant_used_bytes + bytes > q.request_bytes &&
@@ -149,8 +160,13 @@ bool LedgerSession::CommitLocked(const ChargeQuery& q) {
   inflight.fetch_add(1, std::memory_order_relaxed);
   uint64_t expected = q.tenant_used_bytes;
   const bool ok = tenant_used.compare_exchange_strong(expected, expected + q.bytes, std::memory_order_acq_rel);
-  if (ok) NotePeak(process_, A(process_->used_bytes).fetch_add(q.bytes, std::memory_order_relaxed) + q.bytes);
+  if (ok) {
+    NotePeak(process_, A(process_->used_bytes).fetch_add(q.bytes, std::memory_order_relaxed) + q.bytes);
+    AddHeld(q.bytes);
+  }
   inflight.fetch_sub(1, std::memory_order_release);
+  // Frozen while we hold the lock: no recount runs, the word was left (or written) so.
+  if (!ok && (expected & GS_TENANT_USED_FROZEN) != 0) ReapLocked(/*all_tenants=*/true);
   return ok;
 }
 
@@ -159,6 +175,7 @@ bool LedgerSession::EnqueueLocked(WaitState* w) {
     GsLedgerWaiter& e = header_->waiters[i];
     if (e.ticket != 0) continue;
     header_->next_ticket += 1;
+    if (header_->next_ticket == 0) header_->next_ticket = 1;  // 0 marks a free entry
     e.ticket = header_->next_ticket;
     e.bytes = w->bytes;
     e.generation = process_->generation;
@@ -210,7 +227,7 @@ void LedgerSession::EndWaitLocked(WaitState* w, bool granted) {
 bool LedgerSession::MustYieldLocked(uint64_t ticket) {
   const uint64_t now = lf::NowMonotonicNs();
   for (const GsLedgerWaiter& e : header_->waiters) {
-    if (e.ticket == 0 || e.ticket >= ticket) continue;
+    if (e.ticket == 0 || e.ticket >= ticket || !WaiterPlausibleLocked(e, now)) continue;
     if (now - e.since_ns > kPatienceNs) return true;
     if (e.tenant_index < GS_LEDGER_TENANT_SLOTS && LoadState(tenants_[e.tenant_index].state) == GS_SLOT_ACTIVE &&
         DecideCharge(QueryFor(e.tenant_index, e.bytes)) == ChargeVerdict::kGrant)
@@ -219,24 +236,40 @@ bool LedgerSession::MustYieldLocked(uint64_t ticket) {
   return false;
 }
 
+// Whether an entry can be a waiter at all: an active process slot of its generation and
+// tenant, times not in the future. Stray bytes in the table are not.
+bool LedgerSession::WaiterPlausibleLocked(const GsLedgerWaiter& e, uint64_t now) const {
+  if (e.process_index >= GS_LEDGER_PROCESS_SLOTS || e.tenant_index >= GS_LEDGER_TENANT_SLOTS) return false;
+  const GsLedgerProcess& p = processes_[e.process_index];
+  return LoadState(p.state) == GS_SLOT_ACTIVE && p.generation == e.generation && p.tenant_index == e.tenant_index &&
+         LoadState(tenants_[e.tenant_index].state) == GS_SLOT_ACTIVE && e.since_ns != 0 && e.since_ns <= now &&
+         e.deadline_ns >= e.since_ns;
+}
+
 // Entries whose process died, left, or outlived its deadline without the lock (a waiter killed
-// while waiting leaves nothing behind).
+// while waiting leaves nothing behind), and entries that never were a waiter. `waiting` is then
+// recounted from what is left, so a stray count heals too.
 void LedgerSession::DropStaleWaitersLocked() {
   const uint64_t now = lf::NowMonotonicNs();
+  uint32_t left = 0;
   for (GsLedgerWaiter& e : header_->waiters) {
     if (e.ticket == 0) continue;
-    const GsLedgerProcess& p = processes_[e.process_index];
-    bool stale = LoadState(p.state) != GS_SLOT_ACTIVE || p.generation != e.generation ||
-                 now > e.deadline_ns + kStaleGraceNs;
+    bool stale = !WaiterPlausibleLocked(e, now) || now > e.deadline_ns + kStaleGraceNs;
     if (!stale && e.process_index != process_index_)
       stale = ProbeSlot(fd_, lf::ProcessSlotOffset(e.process_index), GS_LEDGER_PROCESS_SLOT_BYTES) ==
               Liveness::kDead;
-    if (!stale) continue;
-    GsLedgerProcess& owner = processes_[e.process_index];
-    if (owner.generation == e.generation && owner.waiting > 0) owner.waiting -= 1;
+    if (!stale) {
+      ++left;
+      continue;
+    }
+    if (e.process_index < GS_LEDGER_PROCESS_SLOTS) {
+      GsLedgerProcess& owner = processes_[e.process_index];
+      if (owner.generation == e.generation && owner.waiting > 0) owner.waiting -= 1;
+    }
     e = GsLedgerWaiter{};
-    __atomic_sub_fetch(&header_->waiting, 1, __ATOMIC_SEQ_CST);
   }
+  if (__atomic_load_n(&header_->waiting, __ATOMIC_RELAXED) != left)
+    __atomic_store_n(&header_->waiting, left, __ATOMIC_SEQ_CST);
 }
 
 void LedgerSession::WakeWaiters() {

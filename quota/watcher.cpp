@@ -10,6 +10,7 @@
 
 #include "quota/activity.h"
 #include "quota/device_quota.h"
+#include "quota/ledger_fault.h"
 #include "src/log.h"
 
 namespace gpushare::quota {
@@ -43,9 +44,11 @@ void Watch() {
     const uint64_t now = ActivityClockNs();
     detail::g_coarse_now_ns.store(now, std::memory_order_relaxed);
     const uint64_t last_active = detail::g_last_active_ns.load(std::memory_order_relaxed);
+    ledger_fault::KeepFirst();
     ForEachQuota([&](DeviceQuota& q) {
       LedgerSession* session = q.session();
       if (session == nullptr) return;
+      session->CheckFile();
       if (last_active != 0) session->NoteActivity(last_active);
       TerminationRequest request;
       if (session->TerminationRequested(&request)) Terminate(q, request);

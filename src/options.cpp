@@ -49,6 +49,17 @@ bool Text::Parse(std::string_view text, Value& out) {
   return !text.empty();
 }
 
+bool AbsolutePath::Parse(std::string_view text, Value& out) {
+  if (text.empty() || text.front() != '/') return false;
+  for (size_t at = 0; (at = text.find("..", at)) != std::string_view::npos; at += 2) {
+    const bool starts = text[at - 1] == '/';  // text[0] is '/', so at >= 1
+    const bool ends = at + 2 == text.size() || text[at + 2] == '/';
+    if (starts && ends) return false;
+  }
+  out = std::string(text);
+  return true;
+}
+
 bool TenantName::Parse(std::string_view text, Value& out) {
   out = std::string(text);
   return TenantNameProblem(text).empty();

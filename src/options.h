@@ -62,6 +62,13 @@ struct Text {
   static bool Parse(std::string_view text, Value& out);
 };
 
+// A directory every tenant of the node names alike: absolute, without "..".
+struct AbsolutePath {
+  using Value = std::string;
+  static constexpr std::string_view kAccepted = "an absolute path such as /var/run/gpushare";
+  static bool Parse(std::string_view text, Value& out);
+};
+
 // GPUSHARE_TENANT: the tenant alphabet (src/tenant_name.h). Problem() says which byte is wrong.
 struct TenantName {
   using Value = std::string;

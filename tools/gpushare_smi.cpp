@@ -37,7 +37,9 @@ constexpr const char* kUsage =
     "and each process's swap state (resident, swapping-out, out, swapping-in).\n"
     "  --ledger-dir DIR  where the ledgers are\n"
     "  --json            print JSON instead of a table\n"
-    "Exit status 1 when a ledger file is refused (corrupt, foreign, another version).\n";
+    "Exit status 1 when a ledger file is refused (corrupt, truncated, foreign, another version, or\n"
+    "not a regular file: a FIFO, a link); processes marked re-joined carried their memory there\n"
+    "from a ledger file truncated, overwritten, removed or replaced under them.\n";
 
 const char* SmMode(uint32_t mode) {
   switch (mode) {
@@ -119,7 +121,8 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
                            {"generation", p.generation}, {"waiting", p.waiting}, {"sm_mode", SmMode(p.sm_mode)},
                            {"swap_state", SwapState(p.swap_state)}, {"swapped_out_bytes", p.swapped_out_bytes},
                            {"swappable_bytes", p.swappable_bytes}, {"staging_bytes", p.staging_bytes},
-                           {"context_bytes", p.context_bytes}});
+                           {"context_bytes", p.context_bytes},
+                           {"rejoined", gpushare::quota::DescribeRejoin(p.rejoined)}});
     tenants.push_back({{"name", Printable(t.name)}, {"request_bytes", t.request_bytes},
                        {"asked_request_bytes", t.asked_request_bytes}, {"limit_bytes", t.limit_bytes},
                        {"used_bytes", t.used_bytes}, {"burst_bytes", t.burst_bytes},
@@ -184,6 +187,7 @@ nlohmann::json ToJson(const LedgerSnapshot& s) {
           {"sum_request_bytes", s.sum_request_bytes}, {"sum_used_bytes", s.sum_used_bytes},
           {"sum_burst_bytes", s.sum_burst_bytes}, {"burst_pool_free_bytes", s.burst_pool_free_bytes},
           {"repairs", s.repairs}, {"reaped_processes", s.reaped_processes}, {"waiting", s.waiting}, {"hidden_bytes", s.hidden_bytes},
+          {"rejoined_processes", s.rejoined_processes},
           {"terminations", s.terminations}, {"swaps_out", s.swaps_out}, {"swap_out_bytes", s.swap_out_bytes},
           {"swaps_in", s.swaps_in}, {"swap_in_bytes", s.swap_in_bytes}, {"tenants", tenants}, {"waiters", waiters},
           {"compute_turns", s.compute_epoch}, {"compute_preemptions", s.compute_preemptions},
@@ -217,6 +221,9 @@ void PrintText(const LedgerSnapshot& s) {
             << "; requested " << Human(s.sum_request_bytes) << "; used " << Human(s.sum_used_bytes)
             << "; burst pool free " << Human(s.burst_pool_free_bytes)
             << (s.hidden_bytes > 0 ? "; in use outside gpushare " + Human(s.hidden_bytes) : "") << "\n";
+  if (s.rejoined_processes > 0)
+    std::cout << "  " << s.rejoined_processes << " process(es) re-joined this ledger, carrying the memory they held "
+              << "when the ledger file they had joined was truncated, overwritten, removed or replaced\n";
   if (s.context_overhead_bytes != 0)
     std::cout << "  a CUDA context's own memory " << Human(s.context_overhead_bytes) << " (measured alone, driver "
               << s.context_overhead_driver << (s.context_overhead_mps ? ", under MPS" : "") << ")\n";
@@ -258,6 +265,7 @@ void PrintText(const LedgerSnapshot& s) {
                       "", "", Human(p.used_bytes), "", "", "",
                       p.waiting > 0 ? std::to_string(p.waiting) + " waiting" : "", "",
                       std::string(p.alive ? "alive" : "dead") +
+                          (p.rejoined != 0 ? std::string(" re-joined (") + gpushare::quota::DescribeRejoin(p.rejoined) + ")" : "") +
                           (p.container_id.empty() ? "" : "  " + Printable(p.container_id.substr(0, 12))),
                       SmMode(p.sm_mode)});
   }

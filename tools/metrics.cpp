@@ -95,6 +95,8 @@ constexpr DeviceMetric kDeviceMetrics[] = {
      [](const LedgerSnapshot& l) { return static_cast<double>(l.repairs); }},
     {"gpushare_reaped_processes_total", "counter", "Dead processes whose memory the ledger released.",
      [](const LedgerSnapshot& l) { return static_cast<double>(l.reaped_processes); }},
+    {"gpushare_device_rejoined_processes", "gauge", "Live processes that carried their memory into this ledger from a ledger file truncated, overwritten, removed or replaced under them.",
+     [](const LedgerSnapshot& l) { return static_cast<double>(l.rejoined_processes); }},
 };
 
 std::string TenantLabels(const LedgerSnapshot& l, const TenantSnapshot& t) {

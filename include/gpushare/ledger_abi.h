@@ -77,6 +77,14 @@
  *    across its context's creation with NVML and, when no other process's memory moved
  *    meanwhile, publishes it under the lock (fields first, state READY last; a READY value for
  *    the same driver and mode wins). Readers check the value against a ceiling before use.
+ *  - A lost file (quota/ledger_loss.cpp; process `rejoined`, carved from reserved0 within
+ *    version 4): a process whose file is truncated, zeroed, removed or replaced under it keeps
+ *    its own count of what it holds, opens the file now at the path (first replacing, by
+ *    rename, a damaged one still there; a damaged file nobody uses is replaced by any opener)
+ *    and joins it again with a process slot whose used_bytes is what it holds, `rejoined`
+ *    saying why. Nothing in a file is trusted past its checks: waiters must name a live
+ *    process slot of their generation, times must not lie in the future, and a header's
+ *    usable_bytes is bounded by what the joining process measured.
  *
  * Version history: 1 first; 2 adds the collision resolvers (header wake_seq .. waiters and hidden_bytes, the
  * termination ring after the process slots, tenant resolver .. terminations, process
@@ -136,6 +144,11 @@
 #define GS_TERMINATE_REQUESTED (1ull << 63)
 #define GS_TERMINATE_LOWER_PRIORITY 1u
 #define GS_TERMINATE_IDLE 2u
+/* GsLedgerProcess.rejoined: what happened to the file the process had joined before this one */
+#define GS_REJOIN_TRUNCATED 1u   /* truncated or resized (its mapping faulted, or its size changed) */
+#define GS_REJOIN_OVERWRITTEN 2u /* its header, or this process's records in it, were overwritten */
+#define GS_REJOIN_REMOVED 3u     /* removed from the directory */
+#define GS_REJOIN_REPLACED 4u    /* another file, or a link, took its name */
 /* GsLedgerHeader.sm_map_state */
 #define GS_SM_MAP_NONE 0u
 #define GS_SM_MAP_READY 1u  /* sm_count .. sm_per_bit hold a validated map */
@@ -332,7 +345,8 @@ typedef struct GsLedgerProcess {
   uint64_t inflight;              /*  24 atomic: nonzero while it updates used_bytes pairs */
   uint64_t peak_bytes;            /*  32 highest used_bytes (owner-written) */
   uint32_t pid;                   /*  40 as seen in its own PID namespace: display only */
-  uint32_t reserved0;             /*  44 */
+  uint32_t rejoined;              /*  44 GS_REJOIN_*: it joined carrying memory it held in a ledger
+                                     file lost under it; 0 for an ordinary join */
   uint64_t start_unix_ns;         /*  48 */
   char container_id[GS_LEDGER_CONTAINER_ID_BYTES]; /* 56 from its cgroup, NUL-terminated */
   uint64_t last_active_ns;        /* 128 atomic (relaxed, owner-written): CLOCK_MONOTONIC of its
@@ -412,6 +426,7 @@ GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, swap_reserved) == 296, "proces
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_asked) == 256, "SM slice at 256");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTenant, sm_mask) == 264, "SM mask at 264");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, sm_mode) == 144, "sm_mode at 144");
+GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerProcess, rejoined) == 44, "rejoined at 44");
 GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerWaiter) == GS_LEDGER_WAITER_SLOT_BYTES, "waiter slot");
 GS_LEDGER_STATIC_ASSERT(sizeof(GsLedgerTermination) == GS_LEDGER_TERMINATION_SLOT_BYTES, "termination slot");
 GS_LEDGER_STATIC_ASSERT(offsetof(GsLedgerTermination, victim) == 64, "victim name at 64");

@@ -2,7 +2,10 @@
 // A CUDA program for the end-to-end tests, run with LD_PRELOAD=libgpushare.so against the fake
 // driver. Usage: cuda_client MODE SCENARIO, MODE in link|dlsym|gpa. It prints "key value" lines
 // the tests assert on, and exits 0 unless the driver could not be reached at all.
+#include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -202,6 +205,89 @@ void Hold(uint64_t bytes) {
   for (;;) pause();
 }
 
+// SIGUSR1 and SIGUSR2 wait for sigwait() in every thread, the library's included (blocked
+// before cuInit, so its threads inherit the mask).
+sigset_t g_commands;
+void BlockCommands() {
+  sigemptyset(&g_commands);
+  sigaddset(&g_commands, SIGUSR1);
+  sigaddset(&g_commands, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &g_commands, nullptr);
+}
+
+// Holds `bytes`, then for each SIGUSR1 (round n) takes up to `grow` more in 64 MiB blocks and
+// prints grown<n>; SIGUSR2 frees what it grew and prints freed<n>. Until killed.
+void HoldAndGrow(uint64_t bytes, uint64_t grow) {
+  std::vector<CUdeviceptr> grown;
+  uint64_t held = 0;
+  for (CUdeviceptr p = 0; held < bytes && api.cuMemAlloc(&p, 64 * kMiB) == CUDA_SUCCESS;) held += 64 * kMiB;
+  Print("held", held);
+  std::fflush(stdout);
+  for (int round = 1;; ++round) {
+    int sig = 0;
+    sigwait(&g_commands, &sig);
+    if (sig == SIGUSR1) {
+      uint64_t got = 0;
+      for (CUdeviceptr p = 0; got < grow && api.cuMemAlloc(&p, 64 * kMiB) == CUDA_SUCCESS; got += 64 * kMiB) grown.push_back(p);
+      std::printf("grown%d %llu\n", round, static_cast<unsigned long long>(got));
+    } else {
+      for (CUdeviceptr p : grown) api.cuMemFree(p);
+      grown.clear();
+      std::printf("freed%d 1\n", round);
+    }
+    std::fflush(stdout);
+  }
+}
+
+// A program with its own SIGBUS handler (installed before or after the library's): a fault in a
+// file it maps itself must still reach it.
+sigjmp_buf g_fault_jump;
+volatile void* g_fault_addr = nullptr;
+void OnOwnSigbus(int, siginfo_t* info, void*) {
+  g_fault_addr = info->si_addr;
+  siglongjmp(g_fault_jump, 1);
+}
+void InstallOwnSigbus() {
+  struct sigaction sa {};
+  sa.sa_sigaction = OnOwnSigbus;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, nullptr);
+}
+// Maps a page of its own file, truncates the file and touches the page: 1 when its own handler
+// caught the fault at that address.
+int OwnFault() {
+  char path[] = "/tmp/gs_e2e_sigbusXXXXXX";
+  const int fd = mkstemp(path);
+  unlink(path);
+  if (fd < 0 || ftruncate(fd, 4096) != 0) return 0;
+  auto* page = static_cast<volatile char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  if (page == MAP_FAILED || ftruncate(fd, 0) != 0) return 0;
+  int caught = 0;
+  g_fault_addr = nullptr;
+  if (sigsetjmp(g_fault_jump, 1) == 0) {
+    page[0] = 1;
+  } else {
+    caught = g_fault_addr == page ? 1 : 0;
+  }
+  munmap(const_cast<char*>(page), 4096);
+  close(fd);
+  return caught;
+}
+// Holds 64 MiB; each SIGUSR1 (round n) prints own_fault<n>.
+void HoldWithOwnSigbus(bool install_after) {
+  if (install_after) InstallOwnSigbus();
+  CUdeviceptr p = 0;
+  Print("held", api.cuMemAlloc(&p, 64 * kMiB) == CUDA_SUCCESS ? 64 * kMiB : 0);
+  std::fflush(stdout);
+  for (int round = 1;; ++round) {
+    int sig = 0;
+    sigwait(&g_commands, &sig);
+    std::printf("own_fault%d %d\n", round, OwnFault());
+    std::fflush(stdout);
+  }
+}
+
 // 8 threads race to allocate 64 MiB blocks; the total granted must stay under the limit.
 void Race() {
   CUcontext ctx = nullptr;
@@ -252,11 +338,13 @@ int main(int argc, char** argv) {
 #endif
   // A server that ignores SIGTERM, for the priority resolver's grace period.
   if (std::getenv("GS_CLIENT_IGNORE_SIGTERM") != nullptr) signal(SIGTERM, SIG_IGN);
+  const std::string scenario = argv[2];
+  if (scenario == "grow" || scenario == "sigbus") BlockCommands();
+  if (scenario == "sigbus" && argc > 3 && std::string(argv[3]) == "before") InstallOwnSigbus();
   if (!e2e::LoadDriverApi(argv[1], api)) return 3;
   // Processes that must start together (concurrent starts) wait for this file to appear.
   if (const char* go = std::getenv("GS_CLIENT_START_FILE"); go != nullptr)
     while (access(go, F_OK) != 0) usleep(1000);
-  const std::string scenario = argv[2];
   CUcontext ctx = nullptr;
   if (!Start(ctx)) return 0;
   CUdevice dev = 0;
@@ -269,6 +357,8 @@ int main(int argc, char** argv) {
   if (scenario == "families") TryFamilies(argc > 3 ? std::stoull(argv[3]) : 64 * kMiB);
   if (scenario == "race") Race();
   if (scenario == "hold") Hold(argc > 3 ? std::stoull(argv[3]) : 64 * kMiB);
+  if (scenario == "grow") HoldAndGrow(std::stoull(argv[3]), std::stoull(argv[4]));
+  if (scenario == "sigbus") HoldWithOwnSigbus(argc > 3 && std::string(argv[3]) == "after");
   if (scenario == "launch") LaunchKernels();
   if (scenario == "devices") EachDevice();
   if (scenario == "retry") FillThenRetry();

@@ -177,7 +177,7 @@ TEST(LedgerAbi, PinsEveryOffset) {
   EXPECT_EQ(offsetof(GsLedgerProcess, inflight), 24u);
   EXPECT_EQ(offsetof(GsLedgerProcess, peak_bytes), 32u);
   EXPECT_EQ(offsetof(GsLedgerProcess, pid), 40u);
-  EXPECT_EQ(offsetof(GsLedgerProcess, reserved0), 44u);
+  EXPECT_EQ(offsetof(GsLedgerProcess, rejoined), 44u);
   EXPECT_EQ(offsetof(GsLedgerProcess, start_unix_ns), 48u);
   EXPECT_EQ(offsetof(GsLedgerProcess, container_id), 56u);
   EXPECT_EQ(offsetof(GsLedgerProcess, last_active_ns), 128u);
@@ -409,10 +409,19 @@ TEST(LedgerValidation, RefusesWrongMagic) {
 TEST(LedgerValidation, RefusesForeignVersion) {
   ExpectRefused([](int fd) { Poke<uint32_t>(fd, offsetof(GsLedgerHeader, abi_version), 1); }, "ABI version 1");
 }
-TEST(LedgerValidation, RefusesTruncated) {
-  ExpectRefused([](int fd) { ASSERT_EQ(ftruncate(fd, 5000), 0); }, "truncated");
-  ExpectRefused([](int fd) { ASSERT_EQ(ftruncate(fd, 100), 0); }, "truncated");
-  ExpectRefused([](int fd) { ASSERT_EQ(ftruncate(fd, GS_LEDGER_FILE_BYTES + 4096), 0); }, "size mismatch");
+// Readers refuse a truncated ledger; the library replaces one nobody uses (LedgerLoss tests).
+TEST(LedgerValidation, ReadersRefuseTruncated) {
+  for (const auto& [size, why] : {std::pair<off_t, const char*>{5000, "truncated"}, {100, "truncated"},
+                                  {GS_LEDGER_FILE_BYTES + 4096, "size mismatch"}}) {
+    TempDir tmp;
+    std::string error;
+    { ASSERT_NE(LedgerSession::Open(tmp.path(), kUuid, 10 * kMiB, Tenant("a", 1, 2), &error), nullptr); }
+    ASSERT_EQ(truncate(tmp.ledger().c_str(), size), 0);
+    LedgerSnapshot snap;
+    EXPECT_FALSE(ReadLedger(tmp.ledger(), &snap, &error));
+    EXPECT_NE(error.find(tmp.ledger()), std::string::npos) << error;
+    EXPECT_NE(error.find(why), std::string::npos) << error;
+  }
 }
 TEST(LedgerValidation, RefusesSlotMismatch) {
   ExpectRefused([](int fd) { Poke<uint32_t>(fd, offsetof(GsLedgerHeader, process_slot_count), 1024); },

@@ -84,6 +84,20 @@ TEST(Options, ARequestAboveItsLimitIsRefused) {
   EXPECT_NE(per_device.errors[0].find("GPUSHARE_MEM_REQUEST_1="), std::string::npos);
 }
 
+TEST(Options, TheLedgerDirectoryMustBeAbsolute) {
+  // A relative directory would be resolved against each process's own working directory: the
+  // tenants of a node would not share one ledger.
+  for (const char* bad : {"ledgers", "./ledgers", "var/run/gpushare", "/var/run/../tmp/x", "/x/.."}) {
+    const Options o = Parse({{"GPUSHARE_LEDGER_DIR", bad}});
+    ASSERT_EQ(o.errors.size(), 1u) << bad;
+    EXPECT_NE(o.errors[0].find(std::string("GPUSHARE_LEDGER_DIR=\"") + bad + "\" is not valid"), std::string::npos)
+        << o.errors[0];
+    EXPECT_NE(o.errors[0].find("absolute path"), std::string::npos) << o.errors[0];
+  }
+  for (const char* good : {"/var/run/gpushare", "/tmp/a..b/", "/x/..y"})
+    EXPECT_TRUE(Parse({{"GPUSHARE_LEDGER_DIR", good}}).errors.empty()) << good;
+}
+
 TEST(Options, TenantSettings) {
   const Options o = Parse({{"GPUSHARE_TENANT", "team-a"},
                            {"GPUSHARE_LEDGER_DIR", "/tmp/x"},
