@@ -55,16 +55,23 @@ std::string PodUid(std::string_view path) {
   return {};
 }
 
+// The next line of `text` from `*start` (without its newline), advancing `*start`; false at the end.
+bool NextLine(std::string_view text, size_t* start, std::string_view* line) {
+  if (*start >= text.size()) return false;
+  size_t end = text.find('\n', *start);
+  if (end == std::string_view::npos) end = text.size();
+  *line = text.substr(*start, end - *start);
+  *start = end + 1;
+  return true;
+}
+
 }  // namespace
 
 CgroupIdentity ParseCgroupIdentity(std::string_view text) {
   CgroupIdentity id;
   size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  std::string_view line;
+  while (NextLine(text, &start, &line)) {
     // hierarchy-ID:controller-list:path; the path may itself contain ':'.
     const size_t c1 = line.find(':');
     if (c1 == std::string_view::npos) continue;
@@ -81,11 +88,8 @@ CgroupIdentity ParseCgroupIdentity(std::string_view text) {
 CgroupIdentity ParseMountinfoIdentity(std::string_view text) {
   CgroupIdentity id;
   size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  std::string_view line;
+  while (NextLine(text, &start, &line)) {
     // mount-ID parent-ID major:minor root mount-point ...: the root is the 4th field.
     for (int field = 0; field < 3 && !line.empty(); ++field) {
       const size_t space = line.find(' ');
