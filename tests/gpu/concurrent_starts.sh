@@ -37,16 +37,9 @@ for v in $(compgen -e | grep -E '^GPUSHARE_' | grep -v '^GPUSHARE_FAKE_'); do un
 unset LD_PRELOAD
 export CUDA_VISIBLE_DEVICES=${GS_STARTS_GPU:-0}
 
-NAMES=()
-STATUS=()
-FIGS=()
-record() {  # name status figures
-  NAMES+=("$1")
-  STATUS+=("$2")
-  FIGS+=("$3")
-  printf '[%-4s] %-28s %s\n' "$2" "$1" "$3"
-}
-over_budget() { ((SECONDS >= BUDGET)); }
+LOGS=$OUTD
+# shellcheck source=rows.sh
+. "$HERE/rows.sh"
 now_ms() { date +%s%3N; }
 
 echo "=== concurrent starts: stage=$STAGE logs=$OUTD starts=[$STARTS] request=${REQUEST_MIB}Mi budget=${BUDGET}s"
@@ -246,22 +239,15 @@ else
 fi
 
 # ---- summary (last) -----------------------------------------------------------------------------
-nfail=0
-{
-  echo
-  echo "================ concurrent starts (${SECONDS}s; logs: $OUTD) ================"
-  printf '%-28s %-5s %s\n' CHECK RESULT MEASURED
-  for i in "${!NAMES[@]}"; do
-    printf '%-28s %-5s %s\n' "${NAMES[$i]}" "${STATUS[$i]}" "${FIGS[$i]}"
-  done
-} | tee "$OUTD/summary.txt"
-for s in "${STATUS[@]}"; do [[ $s == PASS ]] || nfail=$((nfail + 1)); done
-echo "TOTAL: $((${#STATUS[@]} - nfail)) passed, $nfail failed/skipped" | tee -a "$OUTD/summary.txt"
+print_rows "concurrent starts"
+ok=$?
 # For tests/gpu/compat.sh (rows.sh's run_step): a CHECK line per row and one SUMMARY line.
 summary=""
+npass=0
 for i in "${!NAMES[@]}"; do
+  [[ ${STATUS[$i]} == PASS ]] && npass=$((npass + 1))
   [[ ${STATUS[$i]} == PASS ]] && echo "CHECK PASS ${NAMES[$i]}" || echo "CHECK FAIL ${NAMES[$i]}: ${FIGS[$i]}" | cut -c1-400
   [[ ${NAMES[$i]} =~ ^N[0-9]+_(ready|charged_as_lone)$ ]] && summary="$summary${NAMES[$i]}=${STATUS[$i]} "
 done
-echo "SUMMARY: ${summary}$((${#STATUS[@]} - nfail))/${#STATUS[@]} rows passed (table: $OUTD/summary.txt)"
-((nfail == 0))
+echo "SUMMARY: ${summary}${npass}/${#STATUS[@]} rows passed (table: $OUTD/summary.txt)"
+exit $ok
