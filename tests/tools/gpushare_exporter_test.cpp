@@ -25,6 +25,7 @@
 
 #include "quota/ledger.h"
 #include "tests/quota/ledger_test_util.h"
+#include "tests/tools/command_output.h"
 #include "tests/tools/exposition.h"
 #include "tools/metrics.h"
 
@@ -173,14 +174,9 @@ TEST(GpushareExporter, ServesTheLedgersOverLoopback) {
 }
 
 TEST(GpushareExporter, RefusesABadListenAddress) {
-  const std::string cmd = std::string(GS_EXPORTER_PATH) + " --listen 9400 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buf[512] = {};
-  const size_t n = fread(buf, 1, sizeof buf - 1, pipe);
-  const int status = pclose(pipe);
-  EXPECT_EQ(WEXITSTATUS(status), 2);
-  EXPECT_NE(std::string(buf, n).find("--listen \"9400\" is not valid"), std::string::npos) << buf;
+  const auto run = ::gpushare::testing::RunCommand(std::string(GS_EXPORTER_PATH) + " --listen 9400 2>&1");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_NE(run.out.find("--listen \"9400\" is not valid"), std::string::npos) << run.out;
 }
 
 

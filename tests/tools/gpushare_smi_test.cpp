@@ -13,6 +13,7 @@
 
 #include "quota/ledger.h"
 #include "tests/quota/ledger_test_util.h"
+#include "tests/tools/command_output.h"
 
 namespace gpushare::quota {
 namespace {
@@ -22,21 +23,10 @@ using testing::kUuid;
 using testing::Tenant;
 using testing::TempDir;
 
-struct SmiRun {
-  int status = -1;
-  std::string out;
-};
+using SmiRun = ::gpushare::testing::CommandOutput;
 
 SmiRun Smi(const std::string& args) {
-  SmiRun run;
-  FILE* pipe = popen((std::string(GS_SMI_PATH) + " " + args + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) run.out.append(buf, n);
-  const int status = pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return ::gpushare::testing::RunCommand(std::string(GS_SMI_PATH) + " " + args + " 2>/dev/null");
 }
 
 TEST(GpushareSmi, PrintsLedgersAsJsonAndTable) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "quota/ledger.h"
+#include "tests/tools/command_output.h"
 #include "tests/tools/exposition.h"
 #include "tools/metrics.h"
 
@@ -142,14 +143,9 @@ TEST(MetricsHami, NameSetsParse) {
 }
 
 TEST(GpushareExporter, RefusesAnUnknownNameSet) {
-  const std::string cmd = std::string(GS_EXPORTER_PATH) + " --names hami2 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buf[512] = {};
-  const size_t n = fread(buf, 1, sizeof buf - 1, pipe);
-  const int status = pclose(pipe);
-  EXPECT_EQ(WEXITSTATUS(status), 2);
-  EXPECT_NE(std::string(buf, n).find("--names \"hami2\" is not valid (gpushare, hami or both)"), std::string::npos) << buf;
+  const auto run = ::gpushare::testing::RunCommand(std::string(GS_EXPORTER_PATH) + " --names hami2 2>&1");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_NE(run.out.find("--names \"hami2\" is not valid (gpushare, hami or both)"), std::string::npos) << run.out;
 }
 
 }  // namespace
